@@ -1,0 +1,1 @@
+//! passerelle-store-postgres

@@ -1,0 +1,2 @@
+//! passerelle
+fn main() {}
