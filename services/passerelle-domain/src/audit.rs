@@ -10,6 +10,9 @@ use uuid::Uuid;
 use crate::enums::{ConsentBasis, Role, str_enum};
 use crate::ids::*;
 
+mod codec;
+pub use codec::{LEAF_FORMAT_VERSION, LeafDecodeError};
+
 str_enum!(
     /// Every action the log records (CONTRACT.md "Actions recorded", and more).
     Action, "audit action" {

@@ -5,7 +5,6 @@
 //! parsed by `FromStr` and written by `as_str`; an unknown value is a parse error, which the
 //! HTTP layer turns into `400`.
 
-
 /// The value given is not one of the enum's spellings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} value")]

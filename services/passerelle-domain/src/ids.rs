@@ -78,7 +78,9 @@ uuid_id!(
 
 /// The textual identifier was not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {0}: use 2 to 64 lowercase letters, digits, '-' or '_' starting with a letter or digit")]
+#[error(
+    "invalid {0}: use 2 to 64 lowercase letters, digits, '-' or '_' starting with a letter or digit"
+)]
 pub struct InvalidIdentifier(pub &'static str);
 
 fn valid_ident(s: &str, allow_dot: bool) -> bool {

@@ -6,7 +6,12 @@
 //! property-tested.
 
 pub mod audit;
+pub mod checkpoint;
 pub mod enums;
 pub mod ids;
+pub mod lifecycle;
 pub mod merkle;
 pub mod model;
+pub mod policy;
+pub mod rules;
+pub mod verify;
