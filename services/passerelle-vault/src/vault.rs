@@ -1,0 +1,235 @@
+//! The loaded keys folder: master key versions, escrow recipients, the audit signer, and a
+//! cache of unwrapped organisation identities.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use age::secrecy::ExposeSecret;
+use age::x25519;
+use passerelle_domain::ids::OrgId;
+
+use crate::envelope;
+use crate::error::VaultError;
+use crate::keydir::{self, AUDIT_KEY_FILE, AUDIT_PUB_FILE};
+use crate::org::{NewOrgKey, OrgIdentity};
+use crate::referral::parse_identity;
+use crate::signer::{AuditSigner, parse_verifier_key};
+
+/// The keys of one instance, loaded from the keys folder at start.
+///
+/// Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Vault {
+    dir: PathBuf,
+    keks: BTreeMap<String, x25519::Identity>,
+    current: String,
+    escrow: Vec<x25519::Recipient>,
+    signer: Arc<AuditSigner>,
+    orgs: Mutex<HashMap<(OrgId, i32), Arc<OrgIdentity>>>,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("dir", &self.dir)
+            .field("kek_versions", &self.keks.keys().collect::<Vec<_>>())
+            .field("current", &self.current)
+            .field("escrow", &self.escrow)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Loads the keys folder, failing fast with a message naming the problem: a missing
+    /// folder or file, a malformed file, a folder open to group or others (it must be
+    /// `0700`), or a secret key file readable or writable by group or others (`0600`).
+    pub fn load(dir: &Path) -> Result<Vault, VaultError> {
+        keydir::check_dir(dir)?;
+        let current = keydir::read_current(dir)?;
+
+        let mut keks = BTreeMap::new();
+        for (n, path) in keydir::list_kek_versions(dir)? {
+            keks.insert(keydir::kek_version_name(n), keydir::read_kek(&path)?);
+        }
+        if !keks.contains_key(&current) {
+            return Err(VaultError::Missing(format!(
+                "{}/CURRENT names {current} but {} is not in the keys folder",
+                dir.display(),
+                keydir::kek_file_name(&current)
+            )));
+        }
+
+        let key_path = dir.join(AUDIT_KEY_FILE);
+        let key_text = keydir::read_secret_file(&key_path)?;
+        let signer = AuditSigner::from_key_file(&key_text, &key_path.display().to_string())?;
+        let pub_path = dir.join(AUDIT_PUB_FILE);
+        match std::fs::read_to_string(&pub_path) {
+            Ok(text) => {
+                let (name, public_key) = parse_verifier_key(&text).map_err(|_| {
+                    VaultError::Malformed(format!(
+                        "{} must hold the verifier key <name>+<hex key id>+<base64 key>",
+                        pub_path.display()
+                    ))
+                })?;
+                if name != signer.name() || public_key != signer.public_key() {
+                    return Err(VaultError::Malformed(format!(
+                        "{} does not match {}",
+                        pub_path.display(),
+                        key_path.display()
+                    )));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(VaultError::Missing(format!(
+                    "{} does not exist (auditors need it; it holds {})",
+                    pub_path.display(),
+                    signer.verifier_key()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        let escrow = keydir::read_escrow(dir)?;
+        tracing::info!(
+            keys_dir = %dir.display(),
+            kek_versions = ?keks.keys().collect::<Vec<_>>(),
+            current = %current,
+            escrow_recipients = escrow.len(),
+            "keys folder loaded"
+        );
+        Ok(Vault {
+            dir: dir.to_owned(),
+            keks,
+            current,
+            escrow,
+            signer: Arc::new(signer),
+            orgs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The master key version new wraps are made to, e.g. `kek-v1`.
+    pub fn current_kek_version(&self) -> &str {
+        &self.current
+    }
+
+    /// Every master key version loaded, in increasing order.
+    pub fn kek_versions(&self) -> Vec<&str> {
+        let mut v: Vec<(u32, &str)> = self
+            .keks
+            .keys()
+            .filter_map(|k| keydir::parse_kek_version(k).map(|n| (n, k.as_str())))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// Whether an escrow recipient receives every wrap made with master keys.
+    pub fn has_escrow(&self) -> bool {
+        !self.escrow.is_empty()
+    }
+
+    /// The keys folder this vault was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Wraps an organisation identity to the current master key version and to escrow.
+    fn wrap_org(&self, identity: &x25519::Identity) -> Result<NewOrgKey, VaultError> {
+        let kek = self.keks.get(&self.current).ok_or_else(|| {
+            VaultError::Missing(format!("master key version {} is not loaded", self.current))
+        })?;
+        let master = kek.to_public();
+        let mut recipients: Vec<&dyn age::Recipient> = vec![&master];
+        recipients.extend(self.escrow.iter().map(|r| r as &dyn age::Recipient));
+        let secret = identity.to_string();
+        let wrapped_identity =
+            envelope::encrypt_to(&recipients, &[secret.expose_secret().as_bytes()])?;
+        Ok(NewOrgKey {
+            recipient: identity.to_public().to_string(),
+            wrapped_identity,
+            kek_version: self.current.clone(),
+        })
+    }
+
+    /// Unwraps an organisation identity with master key version `kek_version`.
+    fn unwrap_org(
+        &self,
+        wrapped: &[u8],
+        kek_version: &str,
+    ) -> Result<x25519::Identity, VaultError> {
+        let kek = self.keks.get(kek_version).ok_or_else(|| {
+            VaultError::Missing(format!(
+                "master key version {kek_version:?} is not in the keys folder"
+            ))
+        })?;
+        let plain = envelope::decrypt_with(kek, wrapped).map_err(|reason| {
+            tracing::warn!(
+                kek_version,
+                reason,
+                "organisation identity wrap failed to open with its master key"
+            );
+            VaultError::Tamper("organisation identity wrap does not open with its master key")
+        })?;
+        parse_identity(&plain, "unwrapped organisation identity")
+    }
+
+    /// A fresh organisation identity, wrapped to the current master key version and escrow.
+    pub fn new_org_identity(&self) -> Result<NewOrgKey, VaultError> {
+        self.wrap_org(&x25519::Identity::generate())
+    }
+
+    /// The identity of organisation `org`, key version `version`, unwrapped from
+    /// `wrapped_identity` with master key version `kek_version`; cached in memory by
+    /// `(org, version)`, so later calls return the cached identity without unwrapping.
+    pub fn org_identity(
+        &self,
+        org: OrgId,
+        version: i32,
+        wrapped_identity: &[u8],
+        kek_version: &str,
+    ) -> Result<Arc<OrgIdentity>, VaultError> {
+        if let Some(hit) = self.cache().get(&(org, version)) {
+            return Ok(Arc::clone(hit));
+        }
+        let identity = self.unwrap_org(wrapped_identity, kek_version)?;
+        let unwrapped = Arc::new(OrgIdentity::new(org, version, identity));
+        Ok(Arc::clone(
+            self.cache().entry((org, version)).or_insert(unwrapped),
+        ))
+    }
+
+    /// Forgets cached organisation identities (e.g. after shredding an organisation key).
+    pub fn clear_cache(&self) {
+        self.cache().clear();
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(OrgId, i32), Arc<OrgIdentity>>> {
+        // A panic while holding the lock cannot leave the map inconsistent.
+        self.orgs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-wraps an organisation identity wrapped to `from_version` to the current master
+    /// key version (and escrow), for rotation. The identity and its recipient do not change;
+    /// store the result with a compare-and-set on the old `kek_version`.
+    pub fn rewrap_org_identity(
+        &self,
+        wrapped_identity: &[u8],
+        from_version: &str,
+    ) -> Result<NewOrgKey, VaultError> {
+        let identity = self.unwrap_org(wrapped_identity, from_version)?;
+        self.wrap_org(&identity)
+    }
+
+    /// The audit signing key.
+    pub fn signer(&self) -> &AuditSigner {
+        &self.signer
+    }
+
+    /// The audit signing key, shared (e.g. as the storage layer's
+    /// `Arc<dyn HeadSigner>`).
+    pub fn shared_signer(&self) -> Arc<AuditSigner> {
+        Arc::clone(&self.signer)
+    }
+}
