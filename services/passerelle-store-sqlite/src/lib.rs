@@ -1,1 +1,145 @@
-//! passerelle-store-sqlite
+//! SQLite adapter of the Passerelle storage port: the embedded default.
+//!
+//! Two files:
+//! - the **main database** (`sqlite://<data dir>/passerelle.db`): WAL journal,
+//!   `synchronous=FULL`, foreign keys on, 5 s busy timeout; every write transaction starts
+//!   with `BEGIN IMMEDIATE`. Writers of this process first queue, first come first served,
+//!   for one permit: only one connection at a time waits for SQLite's write lock (the busy
+//!   timeout then only arbitrates with other processes, such as a CLI command), and the
+//!   other connections stay free for reads;
+//! - the **keystore** (the referral key wraps), a separate file in the keys folder, created
+//!   with mode 0600, opened with `secure_delete=ON` and a rollback journal
+//!   (`journal_mode=DELETE`): a shredded wrap is overwritten in place with zeros, and no WAL
+//!   file keeps older copies of its pages. Its own small pool and its own migrations.
+//!
+//! Schema decisions (the PostgreSQL adapter mirrors them): ids are 16-byte BLOBs, times
+//! INTEGER microseconds since the Unix epoch (UTC) so that `(due_at, id)` cursors compare
+//! numerically and round trips equal PostgreSQL's; see `migrations/main/0001_init.sql`.
+
+mod codec;
+mod error;
+mod migrations;
+mod store;
+mod tx;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use passerelle_store::{StoreError, StoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::Semaphore;
+
+/// How long a statement waits for SQLite's write lock before giving up (then: `Unavailable`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a free connection of the pool, or for its turn to write.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections of the main pool (WAL: many readers, one writer at a time).
+const MAIN_CONNECTIONS: u32 = 8;
+/// Connections of the keystore pool.
+const KEYSTORE_CONNECTIONS: u32 = 2;
+
+/// The SQLite implementation of [`passerelle_store::Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    main: SqlitePool,
+    keystore: SqlitePool,
+    /// One permit: the right of this process to hold SQLite's write lock.
+    writer: Arc<Semaphore>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the main database at `url` (`sqlite://path`) and the
+    /// keystore file at `keystore_path`, whose folder must exist. Runs no migration: call
+    /// [`passerelle_store::Store::migrate`].
+    pub async fn connect(url: &str, keystore_path: &Path) -> StoreResult<SqliteStore> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::Other("not a sqlite: URL".into()));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("database URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let path = options.get_filename();
+        if !is_memory(path) && !path.exists() {
+            create_private(path, false)?;
+        }
+        let main = SqlitePoolOptions::new()
+            .max_connections(MAIN_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(error::db)?;
+
+        create_private(keystore_path, true)?;
+        let keystore_options = SqliteConnectOptions::new()
+            .filename(keystore_path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Delete)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("secure_delete", "ON");
+        let keystore = SqlitePoolOptions::new()
+            .max_connections(KEYSTORE_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(keystore_options)
+            .await
+            .map_err(error::db)?;
+        Ok(SqliteStore {
+            main,
+            keystore,
+            writer: Arc::new(Semaphore::new(1)),
+        })
+    }
+
+    /// The main database's pool, for tests and maintenance tools; the service goes through
+    /// [`passerelle_store::Store`].
+    pub fn pool(&self) -> &SqlitePool {
+        &self.main
+    }
+
+    /// The keystore's pool, for tests and maintenance tools.
+    pub fn keystore_pool(&self) -> &SqlitePool {
+        &self.keystore
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close();
+        self.main.close().await;
+        self.keystore.close().await;
+    }
+}
+
+fn is_memory(path: &Path) -> bool {
+    path.as_os_str().is_empty() || path.to_str().is_some_and(|p| p.starts_with(":memory:"))
+}
+
+/// Creates `path` readable and writable by its owner only (0600) when missing; with
+/// `enforce`, also narrows the mode of an existing file.
+fn create_private(path: &Path, enforce: bool) -> StoreResult<()> {
+    let io = |e: std::io::Error| StoreError::Unavailable(format!("database file: {e}"));
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        open.mode(0o600);
+        open.open(path).map_err(io)?;
+        if enforce {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = enforce;
+        open.open(path).map_err(io)?;
+    }
+    Ok(())
+}

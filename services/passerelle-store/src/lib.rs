@@ -139,7 +139,8 @@ pub trait StoreTx: Send {
     async fn revoke_token(&mut self, id: TokenId, at: OffsetDateTime) -> StoreResult<bool>;
     /// Inserts a case.
     async fn insert_case(&mut self, case: &CaseRow) -> StoreResult<()>;
-    /// Inserts a referral.
+    /// Inserts a referral, and the first event of its history (its `status` at
+    /// `created_at`, by `created_by`).
     async fn insert_referral(&mut self, r: &ReferralRow) -> StoreResult<()>;
     /// Changes a referral's state if it is still `expected` (compare-and-set); records the
     /// event. Returns false, changing nothing, when the state was not `expected`.

@@ -1,0 +1,281 @@
+//! Conversions between the port's row types and PostgreSQL values.
+//!
+//! Times are `timestamptz`, which keeps microseconds: every time is rounded down to the
+//! microsecond before it is bound ([`ts`]), exactly as the SQLite adapter stores them, so
+//! both backends return the same values (PostgreSQL itself would truncate toward 2000-01-01).
+//! Ids are `uuid`, ordered bytewise like [`uuid::Uuid`]'s `Ord`.
+
+use std::str::FromStr;
+
+use passerelle_domain::ids::*;
+use passerelle_store::*;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::db;
+
+/// `t` rounded down to the microsecond, in UTC: what is bound for every time.
+pub(crate) fn ts(t: OffsetDateTime) -> OffsetDateTime {
+    let extra = t.unix_timestamp_nanos().rem_euclid(1000);
+    // `extra` < 1000: the cast cannot truncate.
+    (t - time::Duration::nanoseconds(extra as i64)).to_offset(time::UtcOffset::UTC)
+}
+
+/// Optional [`ts`].
+pub(crate) fn ts_opt(t: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
+    t.map(ts)
+}
+
+/// Reads a column, mapping decode errors to [`StoreError::Corrupt`].
+pub(crate) fn get<'r, T>(row: &'r PgRow, col: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(col).map_err(db)
+}
+
+/// Reads a time column.
+pub(crate) fn get_time(row: &PgRow, col: &str) -> StoreResult<OffsetDateTime> {
+    get(row, col)
+}
+
+/// Reads an optional time column.
+pub(crate) fn get_time_opt(row: &PgRow, col: &str) -> StoreResult<Option<OffsetDateTime>> {
+    get(row, col)
+}
+
+/// Reads a 32-byte hash column.
+pub(crate) fn get_hash(row: &PgRow, col: &str) -> StoreResult<[u8; 32]> {
+    let v: Vec<u8> = get(row, col)?;
+    <[u8; 32]>::try_from(v.as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("{col}: not 32 bytes")))
+}
+
+/// Reads a vocabulary column (its wire spelling).
+pub(crate) fn get_enum<T: FromStr>(row: &PgRow, col: &str) -> StoreResult<T> {
+    let s: String = get(row, col)?;
+    parse(&s, col)
+}
+
+/// Reads an optional vocabulary column.
+pub(crate) fn get_enum_opt<T: FromStr>(row: &PgRow, col: &str) -> StoreResult<Option<T>> {
+    get::<Option<String>>(row, col)?
+        .map(|s| parse(&s, col))
+        .transpose()
+}
+
+/// Parses a stored spelling; the value itself never goes into the error.
+pub(crate) fn parse<T: FromStr>(s: &str, col: &str) -> StoreResult<T> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{col}: unknown value")))
+}
+
+/// A u64 counter stored as a BIGINT.
+pub(crate) fn to_i64(n: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Other(format!("{what} out of range")))
+}
+
+/// An BIGINT read back as a u64 counter.
+pub(crate) fn get_u64(row: &PgRow, col: &str) -> StoreResult<u64> {
+    let v: i64 = get(row, col)?;
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col}: negative")))
+}
+
+/// Concatenated 32-byte hashes.
+pub(crate) fn join_hashes(hashes: &[[u8; 32]]) -> Vec<u8> {
+    hashes.concat()
+}
+
+/// Splits concatenated 32-byte hashes.
+pub(crate) fn split_hashes(bytes: &[u8]) -> StoreResult<Vec<[u8; 32]>> {
+    if !bytes.len().is_multiple_of(32) {
+        return Err(StoreError::Corrupt(
+            "compact range: not 32-byte hashes".into(),
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| <[u8; 32]>::try_from(c).expect("chunks of 32"))
+        .collect())
+}
+
+fn id<T: From<Uuid>>(row: &PgRow, col: &str) -> StoreResult<T> {
+    Ok(T::from(get::<Uuid>(row, col)?))
+}
+
+fn id_opt<T: From<Uuid>>(row: &PgRow, col: &str) -> StoreResult<Option<T>> {
+    Ok(get::<Option<Uuid>>(row, col)?.map(T::from))
+}
+
+/// An organisation.
+pub(crate) fn org_row(row: &PgRow) -> StoreResult<OrgRow> {
+    Ok(OrgRow {
+        id: id(row, "id")?,
+        slug: get_enum(row, "slug")?,
+        name: get(row, "name")?,
+        kind: get_enum(row, "kind")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+/// An organisation identity version.
+pub(crate) fn org_key_row(row: &PgRow) -> StoreResult<OrgKeyRow> {
+    Ok(OrgKeyRow {
+        org_id: id(row, "org_id")?,
+        version: get(row, "version")?,
+        recipient: get(row, "recipient")?,
+        wrapped_identity: get(row, "wrapped_identity")?,
+        kek_version: get(row, "kek_version")?,
+        created_at: get_time(row, "created_at")?,
+        retired_at: get_time_opt(row, "retired_at")?,
+    })
+}
+
+/// A user.
+pub(crate) fn user_row(row: &PgRow) -> StoreResult<UserRow> {
+    Ok(UserRow {
+        id: id(row, "id")?,
+        username: get_enum(row, "username")?,
+        org_id: id(row, "org_id")?,
+        role: get_enum(row, "role")?,
+        health_professional: get(row, "health_professional")?,
+        password_hash: get(row, "password_hash")?,
+        totp_secret: get(row, "totp_secret")?,
+        disabled: get(row, "disabled")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+/// An API token.
+pub(crate) fn token_row(row: &PgRow) -> StoreResult<TokenRow> {
+    Ok(TokenRow {
+        id: id(row, "id")?,
+        user_id: id(row, "user_id")?,
+        hash: get_hash(row, "hash")?,
+        created_at: get_time(row, "created_at")?,
+        expires_at: get_time(row, "expires_at")?,
+        revoked_at: get_time_opt(row, "revoked_at")?,
+    })
+}
+
+/// A case.
+pub(crate) fn case_row(row: &PgRow) -> StoreResult<CaseRow> {
+    let terms: String = get(row, "terms")?;
+    Ok(CaseRow {
+        id: id(row, "id")?,
+        created_at: get_time(row, "created_at")?,
+        terms: serde_json::from_str(&terms)
+            .map_err(|_| StoreError::Corrupt("terms: invalid JSON".into()))?,
+        withdrawn_at: get_time_opt(row, "withdrawn_at")?,
+    })
+}
+
+/// A referral; `content` is read only when `with_content` (lists carry metadata only).
+pub(crate) fn referral_row(row: &PgRow, with_content: bool) -> StoreResult<ReferralRow> {
+    let categories: String = get(row, "categories")?;
+    Ok(ReferralRow {
+        id: id(row, "id")?,
+        case_id: id(row, "case_id")?,
+        reference: get(row, "reference")?,
+        parent_id: id_opt(row, "parent_id")?,
+        from_org: id(row, "from_org")?,
+        from_slug: get_enum(row, "from_slug")?,
+        to_org: id(row, "to_org")?,
+        to_slug: get_enum(row, "to_slug")?,
+        purpose: get_enum(row, "purpose")?,
+        urgency: get_enum(row, "urgency")?,
+        status: get_enum(row, "status")?,
+        basis: get_enum(row, "basis")?,
+        categories: serde_json::from_str(&categories)
+            .map_err(|_| StoreError::Corrupt("categories: invalid JSON".into()))?,
+        created_by: id(row, "created_by")?,
+        created_at: get_time(row, "created_at")?,
+        due_at: get_time(row, "due_at")?,
+        updated_at: get_time(row, "updated_at")?,
+        recipient: get(row, "recipient")?,
+        content: if with_content {
+            get(row, "content")?
+        } else {
+            Vec::new()
+        },
+        content_sha256: get_hash(row, "content_sha256")?,
+        shredded_at: get_time_opt(row, "shredded_at")?,
+    })
+}
+
+/// A referral event.
+pub(crate) fn event_row(row: &PgRow) -> StoreResult<ReferralEventRow> {
+    Ok(ReferralEventRow {
+        referral_id: id(row, "referral_id")?,
+        at: get_time(row, "at")?,
+        status: get_enum(row, "status")?,
+        actor: id_opt::<UserId>(row, "actor")?,
+        outcome: get_enum_opt(row, "outcome")?,
+        sealed_detail: get(row, "sealed_detail")?,
+        suggested_org: get_enum_opt(row, "suggested_org")?,
+    })
+}
+
+/// A key wrap.
+pub(crate) fn wrap_row(row: &PgRow) -> StoreResult<KeyWrapRow> {
+    Ok(KeyWrapRow {
+        referral_id: id(row, "referral_id")?,
+        org_id: id(row, "org_id")?,
+        org_key_version: get(row, "org_key_version")?,
+        wrapped: get(row, "wrapped")?,
+    })
+}
+
+/// An audit leaf.
+pub(crate) fn leaf_row(row: &PgRow) -> StoreResult<AuditLeafRow> {
+    Ok(AuditLeafRow {
+        seq: get_u64(row, "seq")?,
+        leaf: NewAuditLeaf {
+            at: get_time(row, "at")?,
+            bytes: get(row, "bytes")?,
+            actor: get(row, "actor")?,
+            org: get(row, "org")?,
+            action: get(row, "action")?,
+            target: get(row, "target")?,
+            case_id: id_opt(row, "case_id")?,
+        },
+        leaf_hash: get_hash(row, "leaf_hash")?,
+    })
+}
+
+/// The audit head; `None` for the empty tree.
+pub(crate) fn head_row(row: &PgRow) -> StoreResult<Option<AuditHeadRow>> {
+    let size = get_u64(row, "size")?;
+    if size == 0 {
+        return Ok(None);
+    }
+    let compact: Vec<u8> = get(row, "compact")?;
+    Ok(Some(AuditHeadRow {
+        size,
+        root: get_hash(row, "root")?,
+        compact: split_hashes(&compact)?,
+        checkpoint: get(row, "checkpoint")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_down_to_microseconds() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        assert_eq!(ts(t).unix_timestamp_nanos(), 1_700_000_000_123_456_000);
+        let before = OffsetDateTime::from_unix_timestamp_nanos(-1_500).unwrap();
+        assert_eq!(ts(before).unix_timestamp_nanos(), -2_000);
+    }
+
+    #[test]
+    fn hashes_split_and_join() {
+        let hs = vec![[1u8; 32], [2u8; 32]];
+        assert_eq!(split_hashes(&join_hashes(&hs)).unwrap(), hs);
+        assert!(split_hashes(&[0u8; 33]).is_err());
+    }
+}
