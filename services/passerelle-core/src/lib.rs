@@ -1,1 +1,94 @@
-//! passerelle-core
+//! Use cases of Passerelle: filing, listing, opening and moving referrals; organisations,
+//! users and tokens. Every use case takes an authenticated [`Principal`], asks the domain
+//! policy, touches storage and the vault, and appends its audit leaf in the same
+//! transaction, last, before anything is returned (fail closed).
+//!
+//! Architecture invariant: handlers reach referrals only through [`Core`]; a [`Principal`]
+//! can only be built here, from validated credentials.
+
+mod admin;
+mod auth;
+mod clock;
+mod error;
+mod journal;
+mod referrals;
+mod view;
+
+pub use admin::{
+    DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewUser, TokenIssued, hash_password, password_hasher,
+};
+pub use auth::Principal;
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::CoreError;
+pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
+pub use view::{HistoryItem, ReferralView};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use passerelle_store::Store;
+use passerelle_vault::Vault;
+
+/// Result of a use case.
+pub type CoreResult<T> = Result<T, CoreError>;
+
+/// Per-request context carried into audit leaves.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx {
+    /// The HTTP request id, when any.
+    pub request_id: Option<String>,
+}
+
+/// The application: storage, keys, clock and where checkpoints are kept.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    clock: Arc<dyn Clock>,
+    checkpoint_dir: PathBuf,
+}
+
+impl Core {
+    /// Wires a core. `checkpoint_dir` receives every signed checkpoint (append-only file).
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Arc<Vault>,
+        clock: Arc<dyn Clock>,
+        checkpoint_dir: PathBuf,
+    ) -> Core {
+        Core {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                clock,
+                checkpoint_dir,
+            }),
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ready(&self) -> bool {
+        self.store().ping().await.is_ok()
+    }
+
+    /// The storage backend's name, for logs.
+    pub fn backend(&self) -> &'static str {
+        self.store().backend()
+    }
+}

@@ -1,2 +1,189 @@
-//! passerelle
-fn main() {}
+//! `passerelle`: the one binary. Subcommands for the operator (init, org, user, token) and
+//! the service (serve, demo). Configuration is read once here and passed down.
+
+#![forbid(unsafe_code)]
+
+mod commands;
+mod config;
+mod demo;
+mod tls;
+mod wiring;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use passerelle_domain::enums::{OrgKind, Role};
+
+/// Secure case hand-off between the partners of a women's centre.
+#[derive(Debug, Parser)]
+#[command(name = "passerelle", version, about, long_about = None)]
+pub struct Cli {
+    /// The data dir (database, keys, TLS, checkpoints).
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_DATA_DIR",
+        default_value = "./passerelle-data"
+    )]
+    pub data_dir: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Creates the data dir, the keys (folder 0700, files 0600), the database and its schema.
+    Init,
+    /// Runs the service over HTTPS.
+    Serve,
+    /// First run for newcomers: init, seed organisations and users, print how to log in, serve.
+    Demo,
+    /// Organisations.
+    Org {
+        /// What to do with organisations.
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Users.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// `passerelle org …`
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Adds an organisation and its key pair.
+    Add {
+        /// Short unique identifier, e.g. avec63.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// police, gendarmerie, hospital, association, centre, court, prosecutor, shelter.
+        #[arg(long, value_parser = parse_kind)]
+        kind: OrgKind,
+    },
+    /// Lists organisations.
+    List,
+}
+
+/// `passerelle user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a user.
+    Add {
+        /// Unique username (not an e-mail address).
+        username: String,
+        /// The user's organisation (slug).
+        #[arg(long)]
+        org: String,
+        /// referrer, receiver, coordinator, auditor, admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The person is a health professional (physician, midwife, nurse…).
+        #[arg(long)]
+        health_professional: bool,
+        /// Read the password from standard input instead of printing an enrolment link.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `passerelle token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issues an API token: its id on stderr, the token alone on the last line of stdout.
+    Issue {
+        /// Whose token.
+        username: String,
+        /// Lifetime, e.g. 30m, 24h, 7d (default 24h, at most 90d).
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<time::Duration>,
+    },
+    /// Revokes a token by id, effective from the next request on every instance.
+    Revoke {
+        /// The token id printed at issue.
+        token_id: String,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<OrgKind, String> {
+    s.parse().map_err(|_| {
+        let all: Vec<_> = OrgKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown kind; use one of: {}", all.join(", "))
+    })
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse().map_err(|_| {
+        let all: Vec<_> = Role::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown role; use one of: {}", all.join(", "))
+    })
+}
+
+/// Parses `30m`, `24h`, `7d`, `90d`.
+pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| "use a number followed by m, h or d (e.g. 24h)".to_string())?;
+    match unit {
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "d" => Ok(time::Duration::days(n)),
+        _ => Err("use a number followed by m, h or d (e.g. 24h)".into()),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    wiring::init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("24h"), Ok(time::Duration::hours(24)));
+        assert_eq!(parse_duration("90d"), Ok(time::Duration::days(90)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,1 +1,366 @@
-//! passerelle-e2e
+//! Support for the end-to-end tests: locate the real `passerelle` binary, run its commands
+//! on a fresh data dir, start `serve` on port 0 against SQLite or a fresh PostgreSQL
+//! database, and talk to it over HTTPS trusting only the certificate it generated.
+//!
+//! Nothing here sleeps to wait: the server is ready when it prints its address.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `passerelle` binary built by `cargo test --workspace` (override with
+/// `PASSERELLE_BIN`).
+pub fn bin() -> PathBuf {
+    if let Ok(p) = std::env::var("PASSERELLE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join("passerelle");
+    assert!(
+        path.exists(),
+        "{} not found: run the tests with `cargo test --workspace` (it builds the binary) or set PASSERELLE_BIN",
+        path.display()
+    );
+    path
+}
+
+/// Which database the deployment uses.
+pub enum Backend {
+    /// The embedded default.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL, dropped at the end.
+    Postgres {
+        /// `postgres://…/passerelle_e2e_…`
+        url: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// The administrative URL of the test PostgreSQL.
+pub fn pg_admin_url() -> String {
+    std::env::var("PASSERELLE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+impl Backend {
+    /// A fresh PostgreSQL database, or `None` (test skipped) when none answers outside CI.
+    pub fn postgres() -> Option<Backend> {
+        let admin = pg_admin_url();
+        let name = format!("passerelle_e2e_{}", uuid::Uuid::new_v4().simple());
+        match psql(&admin, &format!("CREATE DATABASE {name}")) {
+            Ok(()) => {}
+            Err(e) => {
+                if std::env::var("CI").as_deref() == Ok("true") {
+                    panic!("PostgreSQL is required in CI but did not answer: {e}");
+                }
+                eprintln!("skipped: no PostgreSQL at {admin} ({e})");
+                return None;
+            }
+        }
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or(admin);
+        Some(Backend::Postgres {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    /// The URL the deployment uses (`None` for the SQLite default).
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres { url, .. } => Some(url),
+        }
+    }
+
+    /// The bytes of a `pg_dump` of the database (PostgreSQL only).
+    pub fn dump(&self) -> Vec<u8> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Postgres { url, .. } => {
+                let out = Command::new("pg_dump")
+                    .arg(url)
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(
+                    out.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Backend::Postgres { name, .. } = self {
+            let _ = psql(
+                &pg_admin_url(),
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// A deployment: a data dir, a backend, and the commands to run on it.
+pub struct Deployment {
+    /// The data dir (deleted at the end).
+    pub dir: tempfile::TempDir,
+    /// The backend.
+    pub backend: Backend,
+}
+
+impl Deployment {
+    /// A fresh, not yet initialised, deployment.
+    pub fn new(backend: Backend) -> Deployment {
+        Deployment {
+            dir: tempfile::tempdir().expect("temp dir"),
+            backend,
+        }
+    }
+
+    /// The data dir path.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--data-dir").arg(self.data_dir());
+        c.env_remove("PASSERELLE_DATABASE_URL");
+        c.env("PASSERELLE_LOG_FORMAT", "json");
+        if let Some(url) = self.backend.url() {
+            c.env("PASSERELLE_DATABASE_URL", url);
+        }
+        c
+    }
+
+    /// Runs `passerelle ARGS` with `stdin`; returns its output (any exit status).
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = self.command();
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn passerelle");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().expect("passerelle ran")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(
+            out.status.success(),
+            "passerelle {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Issues a token for `user`; returns the token (last line of stdout).
+    pub fn token(&self, user: &str) -> String {
+        let out = self.ok(&["token", "issue", user]);
+        out.lines().last().expect("a token line").trim().to_owned()
+    }
+
+    /// Starts `serve` on a free port and waits until it says where it listens.
+    pub fn serve(&self) -> Server {
+        let mut c = self.command();
+        c.arg("serve")
+            .env("PASSERELLE_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn passerelle serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Passerelle listens on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while r
+                .read_until(b'\n', &mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                log_writer
+                    .lock()
+                    .expect("log lock")
+                    .extend_from_slice(&line);
+                line.clear();
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                let log = log.lock().expect("log lock");
+                panic!("server did not start: {}", String::from_utf8_lossy(&log));
+            }
+        };
+        let cert =
+            std::fs::read(self.data_dir().join("tls/cert.pem")).expect("generated certificate");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&cert).expect("PEM certificate"))
+            .build()
+            .expect("client");
+        Server {
+            child,
+            base,
+            client,
+            log,
+        }
+    }
+}
+
+/// A running `serve`.
+pub struct Server {
+    child: Child,
+    /// `https://127.0.0.1:PORT`
+    pub base: String,
+    /// A client trusting the server's certificate.
+    pub client: reqwest::Client,
+    log: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// An answer: status, headers we look at, JSON body (or Null).
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: String,
+    /// Body as JSON (Null when not JSON).
+    pub json: serde_json::Value,
+    /// Every header.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Server {
+    /// Sends a request with an optional bearer token and JSON or raw body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Body>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        match body {
+            Some(Body::Json(v)) => req = req.json(&v),
+            Some(Body::Raw(bytes, ct)) => req = req.header("content-type", ct).body(bytes),
+            None => {}
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = res.bytes().await.expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            content_type,
+            json,
+            headers,
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> Vec<u8> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("server exited")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request body.
+pub enum Body {
+    /// JSON.
+    Json(serde_json::Value),
+    /// Raw bytes with a content type.
+    Raw(Vec<u8>, &'static str),
+}
+
+/// Every byte of every file under `dir`.
+pub fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.extend_from_slice(&bytes);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}

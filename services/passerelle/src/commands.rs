@@ -1,0 +1,175 @@
+//! The subcommands: each loads the configuration for the data dir and calls core.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use passerelle_core::{CoreError, NewUser, RequestCtx};
+use passerelle_domain::ids::{OrgSlug, TokenId, Username};
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::{Cli, Command, OrgCommand, TokenCommand, UserCommand, wiring};
+
+/// Turns a core error into a sentence for the operator.
+pub fn explain(e: CoreError) -> anyhow::Error {
+    match e {
+        CoreError::Conflict(what) => anyhow::anyhow!("refused: {what}"),
+        CoreError::NotFound => anyhow::anyhow!("not found"),
+        CoreError::BadRequest(d) => anyhow::anyhow!("{d}"),
+        CoreError::Unavailable => anyhow::anyhow!("the database is unavailable; nothing was done"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data_dir = cli.data_dir.clone();
+    match cli.command {
+        Command::Init => {
+            init(&data_dir).await?;
+            println!("Passerelle is initialised in {}.", data_dir.display());
+            println!("Next steps:");
+            println!(
+                "  passerelle --data-dir {} org add SLUG --name NAME --kind KIND",
+                data_dir.display()
+            );
+            println!(
+                "  passerelle --data-dir {} user add USERNAME --org SLUG --role ROLE",
+                data_dir.display()
+            );
+            println!("  passerelle --data-dir {} serve", data_dir.display());
+            Ok(())
+        }
+        Command::Serve => {
+            let config = Config::load(&data_dir)?;
+            let core = wiring::core(&config).await?;
+            wiring::serve(&config, core).await
+        }
+        Command::Demo => crate::demo::run(&data_dir).await,
+        Command::Org { command } => {
+            let config = Config::load(&data_dir)?;
+            let core = wiring::core(&config).await?;
+            match command {
+                OrgCommand::Add { slug, name, kind } => {
+                    let slug = OrgSlug::parse(&slug).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let org = core
+                        .add_org(slug, &name, kind, &RequestCtx::default())
+                        .await
+                        .map_err(explain)?;
+                    println!(
+                        "Organisation {} ({}) added, with its key pair.",
+                        org.slug, org.kind
+                    );
+                }
+                OrgCommand::List => {
+                    for org in core.orgs().await.map_err(explain)? {
+                        println!("{}\t{}\t{}", org.slug, org.kind, org.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::User { command } => {
+            let config = Config::load(&data_dir)?;
+            let core = wiring::core(&config).await?;
+            let UserCommand::Add {
+                username,
+                org,
+                role,
+                health_professional,
+                password_stdin,
+            } = command;
+            let username = Username::parse(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let org = OrgSlug::parse(&org).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let password = if password_stdin {
+                let mut s = Zeroizing::new(String::new());
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("cannot read the password from standard input")?;
+                let trimmed = Zeroizing::new(s.trim_end_matches(['\r', '\n']).to_owned());
+                Some(trimmed)
+            } else {
+                None
+            };
+            let has_password = password.is_some();
+            let user = core
+                .add_user(
+                    NewUser {
+                        username,
+                        org,
+                        role,
+                        health_professional,
+                        password,
+                    },
+                    &RequestCtx::default(),
+                )
+                .await
+                .map_err(|e| match e {
+                    CoreError::NotFound => anyhow::anyhow!("no such organisation"),
+                    CoreError::Conflict(_) => anyhow::anyhow!("this username is already taken"),
+                    other => explain(other),
+                })?;
+            println!("User {} ({}) added.", user.username, user.role);
+            if !has_password {
+                println!(
+                    "No password yet: give the user an API token with `passerelle token issue {}`, or add the user again with --password-stdin.",
+                    user.username
+                );
+            }
+            Ok(())
+        }
+        Command::Token { command } => {
+            let config = Config::load(&data_dir)?;
+            let core = wiring::core(&config).await?;
+            match command {
+                TokenCommand::Issue { username, ttl } => {
+                    let issued = core
+                        .issue_token(&username, ttl, &RequestCtx::default())
+                        .await
+                        .map_err(|e| match e {
+                            CoreError::NotFound => anyhow::anyhow!("no such user"),
+                            other => explain(other),
+                        })?;
+                    eprintln!("token id: {} (expires {})", issued.id, issued.expires_at);
+                    println!("{}", issued.token.as_str());
+                }
+                TokenCommand::Revoke { token_id } => {
+                    let id: TokenId = token_id
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("a token id is a UUID"))?;
+                    core.revoke_token(id, &RequestCtx::default())
+                        .await
+                        .map_err(|e| match e {
+                            CoreError::NotFound => anyhow::anyhow!("no such active token"),
+                            other => explain(other),
+                        })?;
+                    println!("Token {id} revoked.");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Creates the data dir (0700), the keys, the checkpoint folder and the database schema.
+/// Refuses to overwrite existing keys.
+pub async fn init(data_dir: &Path) -> anyhow::Result<Config> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+    let config = Config::load(data_dir)?;
+    if config.keys_dir.join("kek-v1.key").exists() || config.keys_dir.join("CURRENT").exists() {
+        bail!(
+            "keys already exist in {}: refusing to overwrite them",
+            config.keys_dir.display()
+        );
+    }
+    passerelle_vault::init_keys(&config.keys_dir)
+        .with_context(|| format!("cannot create the keys in {}", config.keys_dir.display()))?;
+    std::fs::create_dir_all(&config.checkpoint_dir)?;
+    wiring::open_store(&config).await?;
+    Ok(config)
+}
