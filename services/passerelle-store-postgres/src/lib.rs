@@ -25,6 +25,7 @@ mod error;
 mod migrations;
 mod store;
 mod tx;
+mod workflow;
 
 use std::str::FromStr;
 use std::time::Duration;

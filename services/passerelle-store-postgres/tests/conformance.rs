@@ -34,6 +34,11 @@ conformance!(
     audit_append,
     audit_rollback,
     audit_search,
+    tasks_round_trip,
+    retention_stages,
+    notification_outbox,
+    archive_reads,
+    job_lock,
 );
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod error;
 mod migrations;
 mod store;
 mod tx;
+mod workflow;
 
 use std::path::Path;
 use std::str::FromStr;

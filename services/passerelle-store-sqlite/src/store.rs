@@ -27,10 +27,12 @@ macro_rules! referral_select {
     };
 }
 
-/// Filters shared by both boxes: `$2` status, `$3` overdue-before.
+/// Filters shared by both boxes: never archived referrals (retention), `$2` status, `$3`
+/// overdue-before.
 macro_rules! box_filters {
     () => {
-        "AND ($2 IS NULL OR r.status = $2) \
+        "AND r.archived_at IS NULL \
+         AND ($2 IS NULL OR r.status = $2) \
          AND ($3 IS NULL OR (r.status IN ('sent', 'acknowledged') AND r.due_at < $3)) "
     };
 }

@@ -25,6 +25,9 @@ use uuid::Uuid;
 
 use crate::*;
 
+mod workflow;
+pub use workflow::*;
+
 /// Raw SQL, for the guards the port cannot express (the append-only audit table). Each
 /// adapter's test implements it over its own pool.
 #[async_trait]
@@ -275,6 +278,11 @@ pub async fn run_all(store: &dyn Store, raw: &dyn RawExec) {
     audit_rollback(store).await;
     audit_append_only(store, raw).await;
     audit_search(store).await;
+    tasks_round_trip(store).await;
+    retention_stages(store).await;
+    notification_outbox(store).await;
+    archive_reads(store).await;
+    job_lock(store).await;
 }
 
 /// Migrating an up-to-date database again changes nothing and fails nothing.
