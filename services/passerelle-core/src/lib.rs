@@ -10,9 +10,15 @@ mod admin;
 mod auth;
 mod clock;
 mod error;
+mod forward;
 mod journal;
+mod notify;
 mod referrals;
+mod retention;
+mod shred;
+mod tasks;
 mod view;
+mod withdrawal;
 
 pub use admin::{
     DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewUser, TokenIssued, hash_password, password_hasher,
@@ -20,8 +26,14 @@ pub use admin::{
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
+pub use forward::DeclineOutcome;
+pub use notify::{MAIL_BODY, MAIL_MAX_ATTEMPTS, MAIL_SUBJECT, valid_email};
+pub use notify::{MailJob, NotificationItem, NotificationPage, NotificationParams};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
+pub use retention::{ArchiveReadRequest, ContactRecorded, RetentionPolicy, RetentionReport};
+pub use tasks::{CloseTaskRequest, TaskView};
 pub use view::{HistoryItem, ReferralView};
+pub use withdrawal::{WithdrawRequest, Withdrawal, WithdrawnReferral};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +62,8 @@ struct Inner {
     vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
     checkpoint_dir: PathBuf,
+    /// Woken when notifications were queued (the e-mail sender waits on it).
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -66,6 +80,7 @@ impl Core {
                 vault,
                 clock,
                 checkpoint_dir,
+                outbox: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }

@@ -1,4 +1,6 @@
-//! Referral use cases: file, list, open, accept, decline, close.
+//! Referral use cases: file, list, open, accept, decline, close. Forwards, withdrawal,
+//! tasks and retention live in their own modules and hook in here (`after_packet_inserted`,
+//! `retention_gate`, `touch_contact`).
 
 use std::collections::BTreeSet;
 
@@ -107,7 +109,7 @@ pub(crate) fn meta_of(r: &ReferralRow) -> ReferralMeta {
     }
 }
 
-fn refusal_error(r: Refusal) -> CoreError {
+pub(crate) fn refusal_error(r: Refusal) -> CoreError {
     match r {
         Refusal::Forbidden => CoreError::Forbidden("role"),
         Refusal::NotParty => CoreError::NotFound,
@@ -115,7 +117,7 @@ fn refusal_error(r: Refusal) -> CoreError {
     }
 }
 
-fn refusal_code(r: Refusal) -> &'static str {
+pub(crate) fn refusal_code(r: Refusal) -> &'static str {
     match r {
         Refusal::Forbidden => "role",
         Refusal::NotParty => "not-party",
@@ -123,7 +125,7 @@ fn refusal_code(r: Refusal) -> &'static str {
     }
 }
 
-fn new_id() -> Uuid {
+pub(crate) fn new_id() -> Uuid {
     Uuid::new_v4()
 }
 
@@ -135,7 +137,7 @@ pub(crate) fn micros(t: OffsetDateTime) -> OffsetDateTime {
 
 impl Core {
     /// Refuses a route to a role that may never call it (403), before anything is read.
-    fn check_role(&self, p: &Principal, route: Route) -> CoreResult<()> {
+    pub(crate) fn check_role(&self, p: &Principal, route: Route) -> CoreResult<()> {
         policy::authorize(route, &p.actor(), &[]).or_else(|r| match r {
             Refusal::Forbidden => Err(CoreError::Forbidden("role")),
             _ => Ok(()),
@@ -145,7 +147,7 @@ impl Core {
     /// Loads a referral and checks that `p` may use `route` on it; every refusal, a
     /// missing referral included, leaves a `referral.denied` leaf and answers exactly like
     /// the contract's check order says.
-    async fn load_for(
+    pub(crate) async fn load_for(
         &self,
         p: &Principal,
         id: ReferralId,
@@ -166,7 +168,13 @@ impl Core {
             ),
         };
         match decision {
-            Ok(()) => Ok(row.expect("authorised on an existing referral")),
+            Ok(()) => {
+                let row = row.expect("authorised on an existing referral");
+                if route != Route::ReadArchived {
+                    self.retention_gate(&row).await?;
+                }
+                Ok(row)
+            }
             Err(refusal) => {
                 let entry = Entry::by(
                     p,
@@ -265,7 +273,7 @@ impl Core {
     }
 
     /// Seals and stores one packet (a filing or a forward), then records it.
-    async fn store_new_packet(
+    pub(crate) async fn store_new_packet(
         &self,
         p: &Principal,
         spec: PacketSpec,
@@ -340,6 +348,7 @@ impl Core {
             tx.insert_case(case).await?;
         }
         tx.insert_referral(&row).await?;
+        self.after_packet_inserted(tx.as_mut(), &row).await?;
         let action = if spec.parent.is_some() {
             Action::ReferralForwarded
         } else {
@@ -358,6 +367,7 @@ impl Core {
         .basis(spec.basis)
         .ciphertext(sha);
         self.commit_with(tx, entry, ctx).await?;
+        self.wake_outbox();
         Ok(meta_of(&row))
     }
 
@@ -403,7 +413,11 @@ impl Core {
     }
 
     /// Opens the referral key of `row` with the caller's organisation identity.
-    async fn referral_key(&self, p: &Principal, row: &ReferralRow) -> CoreResult<ReferralKey> {
+    pub(crate) async fn referral_key(
+        &self,
+        p: &Principal,
+        row: &ReferralRow,
+    ) -> CoreResult<ReferralKey> {
         let wrap = self
             .store()
             .key_wrap(row.id, p.org_id)
@@ -508,12 +522,16 @@ impl Core {
             consent,
             forward_note: content.forward_note,
             attachments: Vec::new(),
-            tasks: Vec::new(),
+            tasks: self.task_views(row.id).await?,
             history,
         })
     }
 
-    async fn history(&self, key: &ReferralKey, row: &ReferralRow) -> CoreResult<Vec<HistoryItem>> {
+    pub(crate) async fn history(
+        &self,
+        key: &ReferralKey,
+        row: &ReferralRow,
+    ) -> CoreResult<Vec<HistoryItem>> {
         let events = self.store().referral_events(row.id).await?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
@@ -642,6 +660,10 @@ impl Core {
                 "the referral changed meanwhile; reload it",
             ));
         }
+        if matches!(t, Transition::Accept | Transition::Close) {
+            // A contact with the person, for the retention clock.
+            tx.touch_contact(row.id, event.at).await?;
+        }
         let action = match t {
             Transition::Accept => Action::ReferralAccepted,
             Transition::Decline => Action::ReferralDeclined,
@@ -668,16 +690,16 @@ impl Core {
 }
 
 /// What a new packet is, apart from its content.
-struct PacketSpec {
-    case_id: CaseId,
-    parent: Option<ReferralId>,
-    to_org: OrgId,
-    to_slug: OrgSlug,
-    purpose: Purpose,
-    urgency: Urgency,
-    basis: ConsentBasis,
-    categories: Vec<DataCategory>,
-    now: OffsetDateTime,
+pub(crate) struct PacketSpec {
+    pub(crate) case_id: CaseId,
+    pub(crate) parent: Option<ReferralId>,
+    pub(crate) to_org: OrgId,
+    pub(crate) to_slug: OrgSlug,
+    pub(crate) purpose: Purpose,
+    pub(crate) urgency: Urgency,
+    pub(crate) basis: ConsentBasis,
+    pub(crate) categories: Vec<DataCategory>,
+    pub(crate) now: OffsetDateTime,
 }
 
 /// Extra data of a transition.

@@ -66,12 +66,18 @@ str_enum!(
     AuditRead => "audit.read",
     /// Organisation added.
     OrgAdded => "org.added",
+    /// Organisation changed (e.g. its notice address).
+    OrgUpdated => "org.updated",
     /// User added.
     UserAdded => "user.added",
     /// User disabled.
     UserDisabled => "user.disabled",
     /// Task closed.
     TaskClosed => "task.closed",
+    /// Contact with the person recorded by the holding organisation (retention clock).
+    ContactRecorded => "contact.recorded",
+    /// An archived referral read by a coordinator, with a stated reason.
+    ArchiveRead => "referral.archive_read",
     /// Backup restored.
     Restored => "restored",
 });

@@ -114,11 +114,11 @@ async fn decline(
     Json(req): Json<DeclineRequest>,
 ) -> ApiResult<Response> {
     let id = referral_id(&id)?;
-    let meta = s
+    let out = s
         .core
-        .decline(&caller.principal, id, req, &caller.ctx)
+        .decline_with_advice(&caller.principal, id, req, &caller.ctx)
         .await?;
-    Ok(json(StatusCode::OK, &meta))
+    Ok(json(StatusCode::OK, &out))
 }
 
 async fn close(

@@ -7,6 +7,7 @@
 
 pub mod extract;
 mod handlers;
+mod handlers_workflow;
 mod layers;
 pub mod problem;
 
@@ -67,7 +68,8 @@ impl Routes {
 
 /// Every route of the service.
 pub fn routes() -> Routes {
-    handlers::register(Routes::new())
+    let r = handlers::register(Routes::new());
+    handlers_workflow::register(r)
 }
 
 /// The whole application: routes, state and layers.

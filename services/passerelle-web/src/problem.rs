@@ -146,6 +146,12 @@ impl From<CoreError> for Problem {
                 "Content destroyed",
                 "The content of this referral was destroyed.",
             ),
+            CoreError::Archived => Problem::new(
+                StatusCode::GONE,
+                "archived",
+                "Archived",
+                "This referral was archived by the retention policy: a coordinator of your organisation can read it with a stated reason.",
+            ),
             CoreError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", d),
             CoreError::Rule(v) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,400 @@
+//! Retention, archive reads and the 226-14 3° flag, in process with an injected clock
+//! (never a sleep), on SQLite and on PostgreSQL: a referral without contact is archived
+//! after the first period (out of the boxes, `410 archived`, readable by a party's
+//! coordinator with a stated reason), and its content destroyed after the second.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use passerelle_core::*;
+use passerelle_domain::audit::{Action, AuditLeaf};
+use passerelle_domain::enums::*;
+use passerelle_domain::ids::*;
+use passerelle_domain::model::FilingRequest;
+use passerelle_store::{AuditFilter, Store};
+use passerelle_store_postgres::PgStore;
+use passerelle_store_sqlite::SqliteStore;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2027-01-11 09:00:00 UTC);
+
+struct World {
+    core: Core,
+    clock: Arc<FixedClock>,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(store: Arc<dyn Store>, dir: tempfile::TempDir) -> World {
+    let keys = dir.path().join("keys");
+    if !keys.join("CURRENT").exists() {
+        passerelle_vault::init_keys(&keys).expect("keys");
+    }
+    let vault = passerelle_vault::Vault::load(&keys).expect("vault");
+    let clock = Arc::new(FixedClock::new(T0));
+    let checkpoints = dir.path().join("checkpoints");
+    std::fs::create_dir_all(&checkpoints).expect("checkpoints");
+    let core = Core::new(store.clone(), Arc::new(vault), clock.clone(), checkpoints);
+    let ctx = RequestCtx::default();
+    for (slug, kind) in [
+        ("police", OrgKind::Police),
+        ("avec63", OrgKind::Association),
+        ("chambre-vif", OrgKind::Court),
+        ("parquet", OrgKind::Prosecutor),
+        ("chu", OrgKind::Hospital),
+    ] {
+        core.add_org(OrgSlug::parse(slug).unwrap(), slug, kind, &ctx)
+            .await
+            .expect("org");
+    }
+    for (user, org, role, hp) in [
+        ("iscg", "police", Role::Referrer, false),
+        ("psy", "avec63", Role::Receiver, false),
+        ("coord", "avec63", Role::Coordinator, false),
+        ("coord.police", "police", Role::Coordinator, false),
+        ("coord.chambre", "chambre-vif", Role::Coordinator, false),
+        ("dr", "chu", Role::Referrer, true),
+    ] {
+        core.add_user(
+            NewUser {
+                username: Username::parse(user).unwrap(),
+                org: OrgSlug::parse(org).unwrap(),
+                role,
+                health_professional: hp,
+                password: None,
+            },
+            &ctx,
+        )
+        .await
+        .expect("user");
+    }
+    World {
+        core,
+        clock,
+        store,
+        _dir: dir,
+    }
+}
+
+impl World {
+    /// A principal for `user`, now (tokens live 24 h: one per step of the clock).
+    async fn who(&self, user: &str) -> Principal {
+        let ctx = RequestCtx::default();
+        let t = self
+            .core
+            .issue_token(user, None, &ctx)
+            .await
+            .expect("token");
+        self.core
+            .authenticate_token(&t.token, &ctx)
+            .await
+            .expect("principal")
+    }
+
+    fn at(&self, t: OffsetDateTime) {
+        self.clock.set(t);
+    }
+
+    async fn leaves(&self, action: Action) -> Vec<AuditLeaf> {
+        let rows = self
+            .store
+            .audit_search(&AuditFilter {
+                action: Some(action.as_str().into()),
+                limit: 1000,
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("audit search");
+        rows.iter()
+            .map(|r| AuditLeaf::decode(&r.leaf.bytes).expect("leaf"))
+            .collect()
+    }
+}
+
+fn filing(to: &str) -> FilingRequest {
+    serde_json::from_value(serde_json::json!({
+        "to_org": to,
+        "purpose": "psychological_support",
+        "urgency": "normal",
+        "consent": {
+            "basis": "consent", "method": "oral", "obtained_at": "2027-01-10T10:00:00Z",
+            "recipients": ["avec63", "chambre-vif"],
+            "purposes": ["psychological_support", "court_proceedings"],
+            "data_categories": ["identity", "narrative"],
+            "expires_at": "2040-01-01T00:00:00Z"
+        },
+        "subject": { "name": "Ysolde Marchetti-Brun" },
+        "safety": { "channel": "phone", "voicemail_ok": false },
+        "notes": { "narrative": "Récit confidentiel" }
+    }))
+    .expect("filing")
+}
+
+fn legal_filing() -> FilingRequest {
+    serde_json::from_value(serde_json::json!({
+        "to_org": "parquet",
+        "purpose": "report_to_prosecutor",
+        "urgency": "immediate",
+        "consent": {
+            "basis": "legal_exception_226_14", "method": "oral",
+            "obtained_at": "2027-01-10T10:00:00Z",
+            "recipients": ["parquet"], "purposes": ["report_to_prosecutor"],
+            "data_categories": ["identity", "medical"],
+            "expires_at": "2040-01-01T00:00:00Z",
+            "legal_exception": { "immediate_danger": true, "emprise": true,
+                "agreement_sought": "Entretien seule à seul", "justification": "Danger vital" }
+        },
+        "subject": { "name": "Ysolde Marchetti-Brun", "birth_date": "1988-02-03" },
+        "notes": { "medical": "Fractures" }
+    }))
+    .expect("filing")
+}
+
+async fn scenario(w: World) {
+    let ctx = RequestCtx::default();
+    let iscg = w.who("iscg").await;
+    let psy = w.who("psy").await;
+    // Two referrals at T0: one handled (contacts), one never opened.
+    let handled = w
+        .core
+        .file_referral(&iscg, filing("avec63"), &ctx)
+        .await
+        .unwrap();
+    let silent = w
+        .core
+        .file_referral(&iscg, filing("avec63"), &ctx)
+        .await
+        .unwrap();
+    w.at(T0 + Duration::hours(1));
+    w.core.open_referral(&psy, handled.id, &ctx).await.unwrap();
+    w.core.accept(&psy, handled.id, &ctx).await.unwrap();
+    // Reads are not contacts: the sender reads the silent one, often.
+    w.at(T0 + Duration::days(300));
+    let iscg = w.who("iscg").await;
+    w.core.open_referral(&iscg, silent.id, &ctx).await.unwrap();
+    // A contact recorded by the holder a year later.
+    w.at(T0 + Duration::days(365));
+    let psy = w.who("psy").await;
+    let c = w.core.record_contact(&psy, handled.id, &ctx).await.unwrap();
+    assert_eq!(c.last_contact_at, T0 + Duration::days(365));
+    // The sender cannot record a contact (wrong side).
+    let iscg = w.who("iscg").await;
+    assert!(matches!(
+        w.core.record_contact(&iscg, handled.id, &ctx).await,
+        Err(CoreError::Forbidden(_))
+    ));
+    // A never-opened referral cannot have a contact recorded (nobody reached her).
+    assert!(matches!(
+        w.core.record_contact(&psy, silent.id, &ctx).await,
+        Err(CoreError::Conflict(_))
+    ));
+
+    let policy = RetentionPolicy::default();
+    // Just before two years: nothing moves.
+    w.at(T0 + Duration::days(730) - Duration::minutes(1));
+    let r = w.core.run_retention(&policy, &ctx).await.unwrap();
+    assert_eq!((r.ran, r.archived, r.shredded), (true, 0, 0));
+    // Another holder of the job lock: this run does nothing.
+    let lock = w
+        .store
+        .try_job_lock("retention")
+        .await
+        .unwrap()
+        .expect("free");
+    w.at(T0 + Duration::days(731));
+    let r = w.core.run_retention(&policy, &ctx).await.unwrap();
+    assert!(!r.ran);
+    lock.release().await;
+    // Two years without contact: the silent one is archived, the handled one is not.
+    let r = w.core.run_retention(&policy, &ctx).await.unwrap();
+    assert_eq!((r.ran, r.archived, r.shredded), (true, 1, 0));
+    let again = w.core.run_retention(&policy, &ctx).await.unwrap();
+    assert_eq!(again.archived, 0, "archived once");
+
+    let psy = w.who("psy").await;
+    let inbox = w
+        .core
+        .list_referrals(
+            &psy,
+            &ListParams {
+                box_kind: Some("inbox".into()),
+                ..ListParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = inbox.items.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![handled.id], "archived: out of the inbox");
+    assert!(matches!(
+        w.core.open_referral(&psy, silent.id, &ctx).await,
+        Err(CoreError::Archived)
+    ));
+    assert!(matches!(
+        w.core.accept(&psy, silent.id, &ctx).await,
+        Err(CoreError::Archived)
+    ));
+    let iscg = w.who("iscg").await;
+    assert!(matches!(
+        w.core.open_referral(&iscg, silent.id, &ctx).await,
+        Err(CoreError::Archived)
+    ));
+    assert!(w.core.open_referral(&psy, handled.id, &ctx).await.is_ok());
+
+    // Archive reads: a coordinator of a party, with a stated reason.
+    let coord = w.who("coord").await;
+    let reason = |r: &str| ArchiveReadRequest { reason: r.into() };
+    assert!(matches!(
+        w.core
+            .read_archived(&coord, silent.id, reason("  "), &ctx)
+            .await,
+        Err(CoreError::BadRequest(_))
+    ));
+    assert!(matches!(
+        w.core
+            .read_archived(&psy, silent.id, reason("curiosité"), &ctx)
+            .await,
+        Err(CoreError::Forbidden(_))
+    ));
+    let outsider = w.who("coord.chambre").await;
+    assert!(matches!(
+        w.core
+            .read_archived(&outsider, silent.id, reason("enquête"), &ctx)
+            .await,
+        Err(CoreError::NotFound)
+    ));
+    assert!(matches!(
+        w.core
+            .read_archived(&coord, handled.id, reason("contrôle"), &ctx)
+            .await,
+        Err(CoreError::Conflict(_))
+    ));
+    let view = w
+        .core
+        .read_archived(&coord, silent.id, reason("Réquisition judiciaire"), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(view.subject.name.as_deref(), Some("Ysolde Marchetti-Brun"));
+    let sender_coord = w.who("coord.police").await;
+    assert!(
+        w.core
+            .read_archived(&sender_coord, silent.id, reason("Contrôle interne"), &ctx)
+            .await
+            .is_ok()
+    );
+    let reads = w.leaves(Action::ArchiveRead).await;
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[0].targets.referral, Some(silent.id));
+    assert_eq!(reads[0].actor.as_ref().map(|u| u.as_str()), Some("coord"));
+    assert_eq!(reads[0].ciphertext_sha256.len(), 1, "the reason's digest");
+    let archived = w.leaves(Action::ReferralArchived).await;
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0].targets.referral, Some(silent.id));
+    assert_eq!(archived[0].actor, None, "a system action");
+
+    // Three years after archiving: content destroyed, metadata kept.
+    w.at(T0 + Duration::days(731 + 3 * 365) - Duration::minutes(1));
+    let r = w.core.run_retention(&policy, &ctx).await.unwrap();
+    // The handled referral's last contact (T0 + 365 d) is now more than 2 years old too.
+    assert_eq!((r.archived, r.shredded), (1, 0));
+    w.at(T0 + Duration::days(731 + 3 * 365) + Duration::minutes(1));
+    let r = w.core.run_retention(&policy, &ctx).await.unwrap();
+    assert_eq!((r.archived, r.shredded), (0, 1));
+    let coord = w.who("coord").await;
+    assert!(matches!(
+        w.core
+            .read_archived(&coord, silent.id, reason("encore"), &ctx)
+            .await,
+        Err(CoreError::Gone)
+    ));
+    let row = w
+        .store
+        .referral(silent.id)
+        .await
+        .unwrap()
+        .expect("metadata stays");
+    assert!(row.content.is_empty() && row.shredded_at.is_some());
+    assert_eq!(row.status, ReferralStatus::Sent);
+    for org in [row.from_org, row.to_org] {
+        assert!(w.store.key_wrap(silent.id, org).await.unwrap().is_none());
+    }
+    let shredded = w.leaves(Action::ContentShredded).await;
+    assert_eq!(shredded.len(), 1);
+    assert_eq!(shredded[0].targets.referral, Some(silent.id));
+
+    // 226-14 3°: the filing leaf carries the legal basis; its task is open; the log says
+    // nothing else about her.
+    let dr = w.who("dr").await;
+    let legal = w
+        .core
+        .file_referral(&dr, legal_filing(), &ctx)
+        .await
+        .unwrap();
+    let filed = w.leaves(Action::ReferralFiled).await;
+    let flagged: Vec<_> = filed
+        .iter()
+        .filter(|l| l.legal_basis == Some(ConsentBasis::LegalException22614))
+        .collect();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0].targets.referral, Some(legal.id));
+    let tasks = w.store.tasks_of(legal.id).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].kind, "inform_victim");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let keystore = dir.path().join("keystore.db");
+    let store = SqliteStore::connect(&url, &keystore).await.expect("sqlite");
+    store.migrate().await.expect("migrate");
+    scenario(world(Arc::new(store), dir).await).await;
+}
+
+fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_on_postgres() {
+    let admin = std::env::var("PASSERELLE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("passerelle_core_{}", uuid::Uuid::new_v4().simple());
+    if let Err(e) = psql(&admin, &format!("CREATE DATABASE {name}")) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL is required in CI: {e}");
+        }
+        eprintln!("skipped: no PostgreSQL ({e})");
+        return;
+    }
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin.clone());
+    let url = format!("{base}/{name}");
+    let outcome = tokio::spawn(async move {
+        let store = PgStore::connect(&url).await.expect("postgres");
+        store.migrate().await.expect("migrate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(store);
+        scenario(world(store.clone(), dir).await).await;
+        store.close().await;
+    })
+    .await;
+    let _ = psql(
+        &admin,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
