@@ -9,7 +9,7 @@ use passerelle_domain::ids::{OrgSlug, TokenId, Username};
 use zeroize::Zeroizing;
 
 use crate::config::Config;
-use crate::{Cli, Command, OrgCommand, TokenCommand, UserCommand, wiring};
+use crate::{Cli, Command, OrgCommand, RetentionCommand, TokenCommand, UserCommand, wiring};
 
 /// Turns a core error into a sentence for the operator.
 pub fn explain(e: CoreError) -> anyhow::Error {
@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             wiring::serve(&config, core).await
         }
         Command::Demo => crate::demo::run(&data_dir).await,
+        Command::Retention { command } => retention(&data_dir, command).await,
         Command::Org { command } => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;
@@ -62,6 +63,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         "Organisation {} ({}) added, with its key pair.",
                         org.slug, org.kind
                     );
+                }
+                OrgCommand::SetEmail { slug, address } => {
+                    let slug = OrgSlug::parse(&slug).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    core.set_org_email(&slug, address.as_deref(), &RequestCtx::default())
+                        .await
+                        .map_err(|e| match e {
+                            CoreError::NotFound => anyhow::anyhow!("no such organisation"),
+                            other => explain(other),
+                        })?;
+                    match address {
+                        Some(a) => println!("Notices of {slug} go to {a}."),
+                        None => println!("Notices of {slug} are no longer e-mailed."),
+                    }
                 }
                 OrgCommand::List => {
                     for org in core.orgs().await.map_err(explain)? {
@@ -151,6 +165,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `passerelle retention run`.
+async fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<()> {
+    let config = Config::load(data_dir)?;
+    let core = wiring::core(&config).await?;
+    let RetentionCommand::Run = command;
+    let report = core
+        .run_retention(&config.retention, &RequestCtx::default())
+        .await
+        .map_err(explain)?;
+    if report.ran {
+        println!(
+            "Retention: {} referral(s) archived, {} destroyed.",
+            report.archived, report.shredded
+        );
+    } else {
+        println!("Retention: another instance is running it now; nothing done.");
+    }
+    Ok(())
 }
 
 /// Creates the data dir (0700), the keys, the checkpoint folder and the database schema.

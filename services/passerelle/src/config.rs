@@ -29,6 +29,15 @@ pub struct Config {
     pub checkpoint_dir: PathBuf,
     /// Attachment size limit.
     pub max_attachment_bytes: u64,
+    /// Retention periods (`PASSERELLE_RETENTION_ARCHIVE_AFTER`, default 2 years;
+    /// `PASSERELLE_RETENTION_SHRED_AFTER`, default 3 years after archiving).
+    pub retention: passerelle_core::RetentionPolicy,
+    /// How often `serve` runs the retention job (`PASSERELLE_RETENTION_INTERVAL`, 1 h).
+    pub retention_interval: std::time::Duration,
+    /// Where notices are e-mailed from (`PASSERELLE_SMTP_URL`); none: no e-mail.
+    pub smtp_url: Option<String>,
+    /// The sender address of notice e-mails (`PASSERELLE_SMTP_FROM`).
+    pub smtp_from: String,
 }
 
 /// Hides the password of a URL.
@@ -56,6 +65,10 @@ impl std::fmt::Debug for Config {
             .field("keys_dir", &self.keys_dir)
             .field("checkpoint_dir", &self.checkpoint_dir)
             .field("max_attachment_bytes", &self.max_attachment_bytes)
+            .field("retention", &self.retention)
+            .field("retention_interval", &self.retention_interval)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_from", &self.smtp_from)
             .finish()
     }
 }
@@ -72,6 +85,42 @@ struct FileConfig {
     keys_dir: Option<PathBuf>,
     checkpoint_dir: Option<PathBuf>,
     max_attachment_bytes: Option<u64>,
+    retention_archive_after: Option<String>,
+    retention_shred_after: Option<String>,
+    retention_interval: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+}
+
+/// Parses a period: a positive number followed by `s`, `m`, `h`, `d` or `y` (365 days),
+/// e.g. `730d`, `2y`, `1h`.
+pub fn parse_period(s: &str) -> Result<time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 100_000)
+        .ok_or_else(|| "use a positive number followed by s, m, h, d or y (e.g. 2y)".to_string())?;
+    match unit {
+        "s" => Ok(time::Duration::seconds(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "d" => Ok(time::Duration::days(n)),
+        "y" => Ok(time::Duration::days(365 * n)),
+        _ => Err("use a positive number followed by s, m, h, d or y (e.g. 2y)".into()),
+    }
+}
+
+fn period(
+    var: &str,
+    file: Option<String>,
+    default: time::Duration,
+) -> anyhow::Result<time::Duration> {
+    match env(var).or(file) {
+        None => Ok(default),
+        Some(v) => parse_period(&v).map_err(|e| anyhow::anyhow!("{var}: {e}")),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -124,7 +173,43 @@ impl Config {
                 .context("PASSERELLE_MAX_ATTACHMENT_BYTES must be a number of bytes")?,
             None => file.max_attachment_bytes.unwrap_or(25 * 1024 * 1024),
         };
+        let defaults = passerelle_core::RetentionPolicy::default();
+        let retention = passerelle_core::RetentionPolicy {
+            archive_after: period(
+                "PASSERELLE_RETENTION_ARCHIVE_AFTER",
+                file.retention_archive_after,
+                defaults.archive_after,
+            )?,
+            shred_after: period(
+                "PASSERELLE_RETENTION_SHRED_AFTER",
+                file.retention_shred_after,
+                defaults.shred_after,
+            )?,
+        };
+        let retention_interval = period(
+            "PASSERELLE_RETENTION_INTERVAL",
+            file.retention_interval,
+            time::Duration::hours(1),
+        )?;
+        let retention_interval = std::time::Duration::try_from(retention_interval)
+            .context("PASSERELLE_RETENTION_INTERVAL out of range")?;
+        let smtp_url = env("PASSERELLE_SMTP_URL").or(file.smtp_url);
+        if let Some(u) = &smtp_url
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            bail!("PASSERELLE_SMTP_URL must start with smtp:// or smtps://");
+        }
+        let smtp_from = env("PASSERELLE_SMTP_FROM")
+            .or(file.smtp_from)
+            .unwrap_or_else(|| "passerelle@localhost".into());
+        if !passerelle_core::valid_email(&smtp_from) && smtp_from != "passerelle@localhost" {
+            bail!("PASSERELLE_SMTP_FROM must be a plain e-mail address");
+        }
         Ok(Config {
+            retention,
+            retention_interval,
+            smtp_url,
+            smtp_from,
             data_dir: data_dir.to_owned(),
             database_url,
             listen,
@@ -155,5 +240,19 @@ mod tests {
             "postgres://app:***@db:5432/p"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(
+            redact_url("smtps://relay:pw@mail.example.org:465"),
+            "smtps://relay:***@mail.example.org:465"
+        );
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period("2y"), Ok(time::Duration::days(730)));
+        assert_eq!(parse_period("730d"), Ok(time::Duration::days(730)));
+        assert_eq!(parse_period("90s"), Ok(time::Duration::seconds(90)));
+        for bad in ["0d", "-1d", "d", "3w", "", "1.5y"] {
+            assert!(parse_period(bad).is_err(), "{bad}");
+        }
     }
 }

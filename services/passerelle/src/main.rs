@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod demo;
+mod jobs;
 mod tls;
 mod wiring;
 
@@ -58,6 +59,19 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Retention (archive after a period without contact, then destroy the content).
+    Retention {
+        /// What to do.
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+/// `passerelle retention …`
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Runs the retention job once, now (as `serve` does on a schedule).
+    Run,
 }
 
 /// `passerelle org …`
@@ -76,6 +90,14 @@ pub enum OrgCommand {
     },
     /// Lists organisations.
     List,
+    /// Sets the address where the organisation receives its content-free notices; without
+    /// ADDRESS, removes it.
+    SetEmail {
+        /// The organisation (slug).
+        slug: String,
+        /// The address, e.g. accueil@avec63.fr.
+        address: Option<String>,
+    },
 }
 
 /// `passerelle user …`

@@ -97,6 +97,18 @@ pub async fn serve(config: &Config, core: Core) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing requests in progress");
         shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
+    tokio::spawn(crate::jobs::retention_loop(
+        core.clone(),
+        config.retention,
+        config.retention_interval,
+    ));
+    if let Some(url) = &config.smtp_url {
+        tokio::spawn(crate::jobs::mail_loop(
+            core.clone(),
+            url.clone(),
+            config.smtp_from.clone(),
+        ));
+    }
     let announce = handle.clone();
     let backend = core.backend();
     tokio::spawn(async move {
