@@ -10,8 +10,10 @@ mod admin;
 mod auth;
 mod clock;
 mod error;
+mod fault;
 mod journal;
 mod referrals;
+mod shred;
 mod view;
 
 pub use admin::{
@@ -21,6 +23,7 @@ pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
+pub use shred::{ShredReason, ShredReport};
 pub use view::{HistoryItem, ReferralView};
 
 use std::path::PathBuf;

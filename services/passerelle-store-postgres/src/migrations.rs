@@ -32,11 +32,13 @@ macro_rules! embedded {
 /// Migrations of the main database.
 pub(crate) const MAIN: &[Embedded] = embedded!("main":
     1, "init", "0001_init.sql";
+    2, "content", "0002_content.sql";
 );
 
 /// Migrations of the keystore schema (their own table `keystore._sqlx_migrations`).
 pub(crate) const KEYSTORE: &[Embedded] = embedded!("keystore":
     1, "init", "0001_init.sql";
+    2, "by_org", "0002_by_org.sql";
 );
 
 /// A migrator over `list`.

@@ -13,11 +13,13 @@
 //!   harmless; shredding deletes wraps first, then ciphertexts.
 
 pub mod rows;
+pub mod shred;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use rows::*;
+pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
 
 use async_trait::async_trait;
 use passerelle_domain::audit::HeadSigner;
@@ -47,7 +49,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ShredStore + Send + Sync + 'static {
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -126,7 +128,7 @@ pub trait Store: Send + Sync + 'static {
 /// commit. The append takes the audit head lock; holding it while waiting for another row
 /// lock could deadlock.
 #[async_trait]
-pub trait StoreTx: Send {
+pub trait StoreTx: ShredTx + Send {
     /// Inserts an organisation.
     async fn insert_org(&mut self, org: &OrgRow) -> StoreResult<()>;
     /// Inserts an organisation identity version.

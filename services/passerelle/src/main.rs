@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_referral;
 mod commands;
 mod config;
 mod demo;
@@ -57,6 +58,12 @@ pub enum Command {
         /// What to do with tokens.
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// One referral (operator commands; never show content).
+    Referral {
+        /// What to do with the referral.
+        #[command(subcommand)]
+        command: cmd_referral::ReferralCommand,
     },
 }
 
