@@ -27,6 +27,7 @@ use passerelle_vault::{Binding, Part, ReferralKey};
 use crate::auth::Principal;
 use crate::journal::Entry;
 use crate::referrals::{meta_of, micros, new_id};
+use crate::shred::ShredReason;
 use crate::view::ReferralView;
 use crate::{Core, CoreError, CoreResult, RequestCtx};
 
@@ -312,12 +313,15 @@ impl Core {
             }
             let mut progressed = false;
             for id in ids {
-                match self.shred_due(id, ctx).await {
-                    Ok(true) => {
+                match self
+                    .shred_referral(id, ShredReason::Retention, None, ctx)
+                    .await
+                {
+                    Ok(r) if !r.already => {
                         report.shredded += 1;
                         progressed = true;
                     }
-                    Ok(false) => {}
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::error!(referral = %id, error = %e, "retention: shredding failed; the next run retries");
                     }

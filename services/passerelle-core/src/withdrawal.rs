@@ -34,6 +34,7 @@ use crate::auth::Principal;
 use crate::journal::Entry;
 use crate::notify::CONSENT_WITHDRAWN;
 use crate::referrals::{micros, refusal_code, refusal_error};
+use crate::shred::ShredReason;
 use crate::{Core, CoreError, CoreResult, RequestCtx};
 
 /// `POST /api/v1/cases/{case_id}/consent/withdraw`.
@@ -208,7 +209,10 @@ impl Core {
         self.commit_with(tx, entry, ctx).await?;
         self.wake_outbox();
         for id in to_shred {
-            if let Err(e) = self.shred_due(id, ctx).await {
+            if let Err(e) = self
+                .shred_referral(id, ShredReason::ConsentWithdrawn, Some(p), ctx)
+                .await
+            {
                 tracing::error!(referral = %id, error = %e, "withdrawal: shredding failed; the content is unreadable and the retention job will destroy it");
             }
         }

@@ -23,6 +23,7 @@
 mod codec;
 mod error;
 mod migrations;
+mod shred;
 mod store;
 mod tx;
 mod workflow;

@@ -32,12 +32,14 @@ macro_rules! embedded {
 /// Migrations of the main database.
 pub(crate) const MAIN: &[Embedded] = embedded!("main":
     1, "init", "0001_init.sql";
+    2, "content", "0002_content.sql";
     4, "workflow", "0004_workflow.sql";
 );
 
 /// Migrations of the keystore schema (their own table `keystore._sqlx_migrations`).
 pub(crate) const KEYSTORE: &[Embedded] = embedded!("keystore":
     1, "init", "0001_init.sql";
+    2, "by_org", "0002_by_org.sql";
 );
 
 /// A migrator over `list`.

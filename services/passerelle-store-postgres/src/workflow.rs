@@ -440,36 +440,4 @@ impl WorkflowTx for PgTx {
         .map_err(conflict("archive read"))?;
         Ok(())
     }
-
-    async fn mark_shredded(
-        &mut self,
-        referral: ReferralId,
-        at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE referrals SET shredded_at = $1, content = $2 WHERE id = $3 \
-             AND shredded_at IS NULL",
-        )
-        .bind(ts(at))
-        .bind(Vec::<u8>::new())
-        .bind(referral.0)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE referral_events SET sealed_detail = NULL WHERE referral_id = $1")
-            .bind(referral.0)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("UPDATE archive_reads SET sealed_reason = $1 WHERE referral_id = $2")
-            .bind(Vec::<u8>::new())
-            .bind(referral.0)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db)?;
-        Ok(true)
-    }
 }

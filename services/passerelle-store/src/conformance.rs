@@ -1309,3 +1309,6 @@ pub async fn audit_search(store: &dyn Store) {
         .collect();
     assert_eq!(seqs, (start + 10..start + 15).collect::<Vec<_>>());
 }
+
+mod content;
+pub use content::*;

@@ -13,12 +13,14 @@
 //!   harmless; shredding deletes wraps first, then ciphertexts.
 
 pub mod rows;
+pub mod shred;
 pub mod workflow;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use rows::*;
+pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
 pub use workflow::*;
 
 use async_trait::async_trait;
@@ -49,7 +51,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
-pub trait Store: WorkflowStore + Send + Sync + 'static {
+pub trait Store: ShredStore + WorkflowStore + Send + Sync + 'static {
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -128,7 +130,7 @@ pub trait Store: WorkflowStore + Send + Sync + 'static {
 /// commit. The append takes the audit head lock; holding it while waiting for another row
 /// lock could deadlock.
 #[async_trait]
-pub trait StoreTx: WorkflowTx + Send {
+pub trait StoreTx: ShredTx + WorkflowTx + Send {
     /// Inserts an organisation.
     async fn insert_org(&mut self, org: &OrgRow) -> StoreResult<()>;
     /// Inserts an organisation identity version.

@@ -210,13 +210,4 @@ pub trait WorkflowTx: Send {
     async fn set_org_email(&mut self, org: OrgId, email: Option<&str>) -> StoreResult<()>;
     /// Records a coordinator's read of an archived referral.
     async fn insert_archive_read(&mut self, r: &ArchiveReadRow) -> StoreResult<()>;
-    /// Destroys a referral's sealed content and the sealed details tied to its key (decline
-    /// and withdrawal notes, archive-read reasons), keeping its metadata; false when it
-    /// was already destroyed. Its key wraps are deleted from the keystore first
-    /// ([`crate::Store::delete_key_wraps`]).
-    async fn mark_shredded(
-        &mut self,
-        referral: ReferralId,
-        at: OffsetDateTime,
-    ) -> StoreResult<bool>;
 }

@@ -59,6 +59,14 @@ impl OrgIdentity {
         self.identity.to_public().to_string()
     }
 
+    /// Whether this identity decrypts the age file `ciphertext` at all (header and
+    /// payload), whatever it holds. For verification only, e.g. that nothing the service
+    /// holds opens a shredded referral's ciphertexts any more; the plaintext is dropped
+    /// (zeroized) at once.
+    pub fn decrypts(&self, ciphertext: &[u8]) -> bool {
+        crate::envelope::decrypt_with(&self.identity, ciphertext).is_ok()
+    }
+
     pub(crate) fn age_identity(&self) -> &x25519::Identity {
         &self.identity
     }

@@ -222,6 +222,17 @@ impl Vault {
         self.wrap_org(&identity)
     }
 
+    /// The master key versions loaded that decrypt the age file `ciphertext` (normally
+    /// none but the one an organisation identity is wrapped to). For verification only,
+    /// e.g. after shredding; the plaintext is dropped (zeroized) at once.
+    pub fn master_versions_decrypting(&self, ciphertext: &[u8]) -> Vec<String> {
+        self.keks
+            .iter()
+            .filter(|(_, kek)| envelope::decrypt_with(*kek, ciphertext).is_ok())
+            .map(|(v, _)| v.clone())
+            .collect()
+    }
+
     /// The audit signing key.
     pub fn signer(&self) -> &AuditSigner {
         &self.signer

@@ -45,7 +45,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;
+            // A shred interrupted by a crash is finished before serving.
+            core.resume_shreds(&RequestCtx::default())
+                .await
+                .map_err(explain)
+                .context("cannot finish an interrupted shred")?;
             wiring::serve(&config, core).await
+        }
+        Command::Referral { command } => {
+            let config = Config::load(&data_dir)?;
+            crate::cmd_referral::run(&config, command).await
         }
         Command::Demo => crate::demo::run(&data_dir).await,
         Command::Retention { command } => retention(&data_dir, command).await,

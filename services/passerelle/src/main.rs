@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_referral;
 mod commands;
 mod config;
 mod demo;
@@ -64,6 +65,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: RetentionCommand,
+    },
+    /// One referral (operator commands; never show content).
+    Referral {
+        /// What to do with the referral.
+        #[command(subcommand)]
+        command: cmd_referral::ReferralCommand,
     },
 }
 

@@ -157,7 +157,14 @@ impl Deployment {
 
     /// Runs `passerelle ARGS` with `stdin`; returns its output (any exit status).
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_env(args, stdin, &[])
+    }
+
+    /// Like [`Deployment::run`], with extra environment variables (e.g. a fault injection
+    /// `PASSERELLE_FAULT`).
+    pub fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let mut c = self.command();
+        c.envs(env.iter().copied());
         c.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
