@@ -7,11 +7,14 @@
 //! can only be built here, from validated credentials.
 
 mod admin;
+mod attachments;
 mod auth;
 mod clock;
 mod error;
 mod fault;
+mod integrity;
 mod journal;
+mod messages;
 mod referrals;
 mod shred;
 mod view;
@@ -19,15 +22,20 @@ mod view;
 pub use admin::{
     DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewUser, TokenIssued, hash_password, password_hasher,
 };
+pub use attachments::{
+    AttachmentDownload, AttachmentInfo, AttachmentUpload, CHUNK_BYTES, DEFAULT_MAX_ATTACHMENT_BYTES,
+};
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
+pub use messages::{MessageList, MessageView, NewMessage};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use shred::{ShredReason, ShredReport};
 pub use view::{HistoryItem, ReferralView};
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use passerelle_store::Store;
 use passerelle_vault::Vault;
@@ -53,6 +61,7 @@ struct Inner {
     vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
     checkpoint_dir: PathBuf,
+    max_attachment_bytes: AtomicU64,
 }
 
 impl Core {
@@ -69,6 +78,7 @@ impl Core {
                 vault,
                 clock,
                 checkpoint_dir,
+                max_attachment_bytes: AtomicU64::new(DEFAULT_MAX_ATTACHMENT_BYTES),
             }),
         }
     }
