@@ -41,6 +41,14 @@ pub enum CoreError {
     /// Malformed request (400).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The body or attachment is larger than allowed; nothing was kept (413).
+    #[error("too large")]
+    TooLarge,
+    /// Stored data failed its integrity check (a ciphertext moved, swapped, altered or
+    /// forged, or its audit record missing); nothing was returned, an alert was logged
+    /// (500).
+    #[error("integrity check failed: {0}")]
+    Tamper(&'static str),
     /// The database or the audit log cannot take the action now; nothing was done (503).
     #[error("unavailable")]
     Unavailable,
@@ -64,7 +72,10 @@ impl From<StoreError> for CoreError {
 
 impl From<VaultError> for CoreError {
     fn from(e: VaultError) -> Self {
-        CoreError::Internal(format!("vault: {e}"))
+        match e {
+            VaultError::Tamper(why) => CoreError::Tamper(why),
+            other => CoreError::Internal(format!("vault: {other}")),
+        }
     }
 }
 

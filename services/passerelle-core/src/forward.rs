@@ -18,15 +18,22 @@ use serde::Serialize;
 
 use passerelle_domain::audit::{Action, Outcome, Targets};
 use passerelle_domain::enums::{ConsentBasis, DataCategory, ReferralStatus};
+use passerelle_domain::ids::AttachmentId;
 use passerelle_domain::ids::ReferralId;
 use passerelle_domain::model::ReferralMeta;
 use passerelle_domain::policy::Route;
 use passerelle_domain::rules::{self, ForwardRequest, Party, RuleViolation};
-use passerelle_store::{CaseRow, ReferralRow};
+use passerelle_store::{AttachmentRow, CaseRow, ReferralRow};
+use passerelle_vault::{Binding, Part};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
+use crate::attachments::AttachmentUpload;
 use crate::auth::Principal;
+use crate::integrity::{Recorded, tamper};
 use crate::journal::Entry;
 use crate::referrals::{DeclineRequest, PacketSpec, micros};
+use crate::shred::ShredReason;
 use crate::{Core, CoreError, CoreResult, RequestCtx};
 
 /// A decline's answer: the referral's metadata, and whether the suggested organisation
@@ -138,24 +145,137 @@ impl Core {
             &content.notes,
             content.danger_grid.as_ref(),
         );
-        self.store_new_packet(
-            p,
-            PacketSpec {
-                case_id: row.case_id,
-                parent: Some(row.id),
-                to_org: to.id,
-                to_slug: to.slug,
-                purpose: req.purpose,
-                urgency,
-                basis: ConsentBasis::Consent,
-                categories: carried.into_iter().collect(),
-                now,
-            },
-            &content,
-            None,
-            ctx,
-        )
-        .await
+        let meta = self
+            .store_new_packet(
+                p,
+                PacketSpec {
+                    case_id: row.case_id,
+                    parent: Some(row.id),
+                    to_org: to.id,
+                    to_slug: to.slug,
+                    purpose: req.purpose,
+                    urgency,
+                    basis: ConsentBasis::Consent,
+                    categories: carried.into_iter().collect(),
+                    now,
+                },
+                &content,
+                None,
+                ctx,
+            )
+            .await?;
+        // The parent's attachments of the chosen categories, re-sealed to the new packet's
+        // key. A forward is never left with part of them: on failure its content is
+        // destroyed and the error answered.
+        if let Err(e) = self.copy_attachments(p, &row, meta.id, &cats, ctx).await {
+            tracing::error!(referral = %meta.id, error = %e, "forward: copying the attachments failed; destroying the incomplete forward");
+            if let Err(e2) = self
+                .shred_referral(meta.id, ShredReason::Admin, Some(p), ctx)
+                .await
+            {
+                tracing::error!(referral = %meta.id, error = %e2, "could not destroy an incomplete forward");
+            }
+            return Err(e);
+        }
+        Ok(meta)
+    }
+
+    /// Copies the complete attachments of `parent` whose category is in `cats` to the
+    /// referral `child`: each is checked against its leaf, opened as a stream with the
+    /// forwarder's organisation identity, and sealed again to `child`'s key (an
+    /// `attachment.uploaded` leaf by the forwarder each); the copy's plaintext digest must
+    /// equal the original's.
+    async fn copy_attachments(
+        &self,
+        p: &Principal,
+        parent: &ReferralRow,
+        child: ReferralId,
+        cats: &BTreeSet<DataCategory>,
+        ctx: &RequestCtx,
+    ) -> CoreResult<usize> {
+        let attachments: Vec<_> = self
+            .store()
+            .attachments(parent.id)
+            .await?
+            .into_iter()
+            .filter(|a| a.done.is_some() && cats.contains(&a.category))
+            .collect();
+        if attachments.is_empty() {
+            return Ok(0);
+        }
+        let child = self
+            .store()
+            .referral(child)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        let mut copied = 0;
+        for a in attachments {
+            let Some(done) = a.done.clone() else { continue };
+            let key = self.referral_key(p, parent).await?;
+            let info = self.open_record(&key, &a, &done).await?;
+            let binding = Binding::new(parent.id, Part::Attachment, Some(a.id.0));
+            let mut hasher = Sha256::new();
+            for seq in 0..done.chunks {
+                let chunk = self
+                    .store()
+                    .attachment_chunk(a.id, seq)
+                    .await?
+                    .ok_or_else(|| tamper(&binding, "a chunk of the stored file is missing"))?;
+                hasher.update(&chunk);
+            }
+            let sha: [u8; 32] = hasher.finalize().into();
+            self.check_recorded_digest(
+                &sha,
+                Some(&done.ciphertext_sha256),
+                Recorded::By(&[Action::AttachmentUploaded], a.id.0),
+                &binding,
+            )
+            .await?;
+            let mut plain = self.stream_out(a.id, done.chunks, key, binding, sha);
+            let aid = AttachmentId(Uuid::new_v4());
+            self.store()
+                .begin_attachment(&AttachmentRow {
+                    id: aid,
+                    referral_id: child.id,
+                    uploaded_by: p.user_id,
+                    org_id: p.org_id,
+                    category: a.category,
+                    created_at: micros(self.now()),
+                    done: None,
+                })
+                .await?;
+            let req = AttachmentUpload {
+                filename: info.filename.clone(),
+                category: a.category,
+                declared_len: Some(done.size),
+            };
+            let copy = self
+                .finish_upload(
+                    p,
+                    &child,
+                    aid,
+                    &child.recipient,
+                    &req,
+                    u64::MAX,
+                    &mut plain,
+                    ctx,
+                )
+                .await;
+            match copy {
+                Ok(c) if c.sha256 == info.sha256 && c.size == info.size => copied += 1,
+                other => {
+                    let _ = self.store().discard_attachment(aid).await;
+                    return match other {
+                        Err(e) => Err(e),
+                        Ok(_) => Err(tamper(
+                            &binding,
+                            "the copied file differs from its original",
+                        )),
+                    };
+                }
+            }
+        }
+        Ok(copied)
     }
 
     /// Declines a referral, and says whether the suggested organisation (if any) would

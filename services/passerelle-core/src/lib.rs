@@ -7,12 +7,15 @@
 //! can only be built here, from validated credentials.
 
 mod admin;
+mod attachments;
 mod auth;
 mod clock;
 mod error;
 mod fault;
 mod forward;
+mod integrity;
 mod journal;
+mod messages;
 mod notify;
 mod referrals;
 mod retention;
@@ -24,10 +27,14 @@ mod withdrawal;
 pub use admin::{
     DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewUser, TokenIssued, hash_password, password_hasher,
 };
+pub use attachments::{
+    AttachmentDownload, AttachmentInfo, AttachmentUpload, CHUNK_BYTES, DEFAULT_MAX_ATTACHMENT_BYTES,
+};
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use forward::DeclineOutcome;
+pub use messages::{MessageList, MessageView, NewMessage};
 pub use notify::{MAIL_BODY, MAIL_MAX_ATTEMPTS, MAIL_SUBJECT, valid_email};
 pub use notify::{MailJob, NotificationItem, NotificationPage, NotificationParams};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
@@ -39,6 +46,7 @@ pub use withdrawal::{WithdrawRequest, Withdrawal, WithdrawnReferral};
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use passerelle_store::Store;
 use passerelle_vault::Vault;
@@ -66,6 +74,7 @@ struct Inner {
     checkpoint_dir: PathBuf,
     /// Woken when notifications were queued (the e-mail sender waits on it).
     outbox: Arc<tokio::sync::Notify>,
+    max_attachment_bytes: AtomicU64,
 }
 
 impl Core {
@@ -83,6 +92,7 @@ impl Core {
                 clock,
                 checkpoint_dir,
                 outbox: Arc::new(tokio::sync::Notify::new()),
+                max_attachment_bytes: AtomicU64::new(DEFAULT_MAX_ATTACHMENT_BYTES),
             }),
         }
     }

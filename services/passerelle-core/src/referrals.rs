@@ -22,6 +22,7 @@ use passerelle_store::{BoxKind, CaseRow, KeyWrapRow, ListQuery, ReferralEventRow
 use passerelle_vault::{Binding, Part, ReferralKey};
 
 use crate::auth::Principal;
+use crate::integrity::Recorded;
 use crate::journal::Entry;
 use crate::view::{HistoryItem, ReferralView};
 use crate::{Core, CoreError, CoreResult, RequestCtx};
@@ -456,18 +457,33 @@ impl Core {
             .await?
             .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
         let key = self.referral_key(p, &row).await?;
-        if passerelle_vault::sha256(&row.content) != row.content_sha256 {
-            tracing::warn!(referral = %row.id, "stored content does not match its recorded digest");
-            return Err(CoreError::Internal("tampered content".into()));
-        }
         let binding = Binding {
             referral: row.id,
             part: Part::Content,
             item: None,
         };
+        // The digest of the content against its filing's leaf, not only its column.
+        self.check_recorded(
+            &row.content,
+            Some(&row.content_sha256),
+            Recorded::By(
+                &[Action::ReferralFiled, Action::ReferralForwarded],
+                row.id.0,
+            ),
+            &binding,
+        )
+        .await?;
         let plain = key.open(&binding, &row.content)?;
         let content: ReferralContent =
             serde_json::from_slice(&plain).map_err(|e| CoreError::Internal(e.to_string()))?;
+        // Everything is opened and checked before the read is journaled and returned.
+        let mut history = self.history(&key, &row).await?;
+        let attachments = self
+            .attachment_infos(&key, &row)
+            .await?
+            .into_iter()
+            .map(|a| serde_json::to_value(a).map_err(|e| CoreError::Internal(e.to_string())))
+            .collect::<CoreResult<Vec<_>>>()?;
         let mut tx = self.store().begin().await?;
         let mut status = row.status;
         if row.to_org == p.org_id
@@ -485,6 +501,13 @@ impl Core {
                 };
                 if tx.transition(row.id, row.status, &event).await? {
                     status = next;
+                    history.push(HistoryItem {
+                        at: event.at,
+                        status: next,
+                        outcome: None,
+                        reason: None,
+                        suggested_org: None,
+                    });
                 }
             }
         }
@@ -499,7 +522,6 @@ impl Core {
         )
         .basis(row.basis);
         self.commit_with(tx, entry, ctx).await?;
-        let history = self.history(&key, &row).await?;
         let mut meta = meta_of(&row);
         meta.status = status;
         let t = case.terms;
@@ -521,7 +543,7 @@ impl Core {
             danger_grid: content.danger_grid,
             consent,
             forward_note: content.forward_note,
-            attachments: Vec::new(),
+            attachments,
             tasks: self.task_views(row.id).await?,
             history,
         })
@@ -543,6 +565,13 @@ impl Core {
                         part: Part::Detail,
                         item: None,
                     };
+                    self.check_recorded(
+                        sealed,
+                        None,
+                        Recorded::AnyOf(&[row.id.0, row.case_id.0]),
+                        &b,
+                    )
+                    .await?;
                     let plain = key.open(&b, sealed)?;
                     Some(String::from_utf8_lossy(&plain).into_owned())
                 }

@@ -25,6 +25,7 @@ use passerelle_store::{ArchiveReadRow, CaseRow, ReferralRow};
 use passerelle_vault::{Binding, Part, ReferralKey};
 
 use crate::auth::Principal;
+use crate::integrity::Recorded;
 use crate::journal::Entry;
 use crate::referrals::{meta_of, micros, new_id};
 use crate::shred::ShredReason;
@@ -147,15 +148,22 @@ impl Core {
         row: &ReferralRow,
     ) -> CoreResult<(ReferralKey, ReferralContent)> {
         let key = self.referral_key(p, row).await?;
-        if passerelle_vault::sha256(&row.content) != row.content_sha256 {
-            tracing::warn!(referral = %row.id, "stored content does not match its recorded digest");
-            return Err(CoreError::Internal("tampered content".into()));
-        }
         let binding = Binding {
             referral: row.id,
             part: Part::Content,
             item: None,
         };
+        // Against the leaf that wrote it, not only its column.
+        self.check_recorded(
+            &row.content,
+            Some(&row.content_sha256),
+            Recorded::By(
+                &[Action::ReferralFiled, Action::ReferralForwarded],
+                row.id.0,
+            ),
+            &binding,
+        )
+        .await?;
         let plain = key.open(&binding, &row.content)?;
         let content: ReferralContent =
             serde_json::from_slice(&plain).map_err(|e| CoreError::Internal(e.to_string()))?;
@@ -171,6 +179,12 @@ impl Core {
         content: ReferralContent,
     ) -> CoreResult<ReferralView> {
         let history = self.history(key, row).await?;
+        let attachments = self
+            .attachment_infos(key, row)
+            .await?
+            .into_iter()
+            .map(|a| serde_json::to_value(a).map_err(|e| CoreError::Internal(e.to_string())))
+            .collect::<CoreResult<Vec<_>>>()?;
         let t = case.terms;
         let consent = Consent {
             basis: t.basis,
@@ -190,7 +204,7 @@ impl Core {
             danger_grid: content.danger_grid,
             consent,
             forward_note: content.forward_note,
-            attachments: Vec::new(),
+            attachments,
             tasks: self.task_views(row.id).await?,
             history,
         })
@@ -232,9 +246,12 @@ impl Core {
             .await?
             .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
         let (key, content) = self.open_content(p, &row).await?;
+        let recipient = self.checked_recipient(&key, &row)?;
+        // Everything is opened and checked before the read is journaled.
+        let view = self.view_of(&key, &row, case, content).await?;
         let read_id = new_id();
         let sealed = passerelle_vault::seal(
-            &row.recipient,
+            &recipient,
             &Binding {
                 referral: row.id,
                 part: Part::Detail,
@@ -264,7 +281,7 @@ impl Core {
         .basis(row.basis)
         .ciphertext(sha);
         self.commit_with(tx, entry, ctx).await?;
-        self.view_of(&key, &row, case, content).await
+        Ok(view)
     }
 
     /// Runs both retention stages once, as of now, under the `retention` job lock.

@@ -156,11 +156,23 @@ impl Core {
                 });
                 continue;
             };
-            let sealed_detail = if destroys {
+            // The note is sealed to the referrals the caller's organisation holds, to the
+            // recipient of the key it unwraps (never to a column rewritten in the
+            // database); the others record the withdrawal without it.
+            let holds = r.from_org == p.org_id || r.to_org == p.org_id;
+            let key = if destroys || !holds || r.shredded_at.is_some() {
                 None
             } else {
+                match self.referral_key(p, r).await {
+                    Ok(k) => Some(k),
+                    Err(CoreError::Gone) => None,
+                    Err(e) => return Err(e),
+                }
+            };
+            let sealed_detail = if let Some(key) = key {
+                let recipient = self.checked_recipient(&key, r)?;
                 let sealed = passerelle_vault::seal(
-                    &r.recipient,
+                    &recipient,
                     &Binding {
                         referral: r.id,
                         part: Part::Detail,
@@ -170,6 +182,8 @@ impl Core {
                 )?;
                 entry = entry.ciphertext(passerelle_vault::sha256(&sealed));
                 Some(sealed)
+            } else {
+                None
             };
             let event = ReferralEventRow {
                 referral_id: r.id,

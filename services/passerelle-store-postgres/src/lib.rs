@@ -21,6 +21,7 @@
 //! binding, vocabularies as text, JSON as text; see `migrations/main/0001_init.sql`.
 
 mod codec;
+mod content;
 mod error;
 mod migrations;
 mod shred;

@@ -19,4 +19,4 @@ macro_rules! conformance {
     )+};
 }
 
-conformance!(shred_content);
+conformance!(shred_content, messages, attachments, leaves_recording);

@@ -17,6 +17,7 @@
 //! numerically and round trips equal PostgreSQL's; see `migrations/main/0001_init.sql`.
 
 mod codec;
+mod content;
 mod error;
 mod migrations;
 mod shred;

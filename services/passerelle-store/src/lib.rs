@@ -12,6 +12,7 @@
 //!   the referral that needs them; orphan wraps (no referral) carry no content and are
 //!   harmless; shredding deletes wraps first, then ciphertexts.
 
+pub mod content;
 pub mod rows;
 pub mod shred;
 pub mod workflow;
@@ -19,6 +20,7 @@ pub mod workflow;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use content::{AttachmentDone, AttachmentRow, ContentStore, ContentTx, MessageRow};
 pub use rows::*;
 pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
 pub use workflow::*;
@@ -51,7 +53,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
-pub trait Store: ShredStore + WorkflowStore + Send + Sync + 'static {
+pub trait Store: ShredStore + ContentStore + WorkflowStore + Send + Sync + 'static {
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -130,7 +132,7 @@ pub trait Store: ShredStore + WorkflowStore + Send + Sync + 'static {
 /// commit. The append takes the audit head lock; holding it while waiting for another row
 /// lock could deadlock.
 #[async_trait]
-pub trait StoreTx: ShredTx + WorkflowTx + Send {
+pub trait StoreTx: ShredTx + ContentTx + WorkflowTx + Send {
     /// Inserts an organisation.
     async fn insert_org(&mut self, org: &OrgRow) -> StoreResult<()>;
     /// Inserts an organisation identity version.

@@ -195,7 +195,7 @@ pub fn seal(
     encrypt_to(&[&recipient], &[&header, plaintext])
 }
 
-fn alert(binding: &Binding, reason: &'static str) -> VaultError {
+pub(crate) fn alert(binding: &Binding, reason: &'static str) -> VaultError {
     tracing::warn!(
         referral = %binding.referral,
         part = ?binding.part,

@@ -13,6 +13,8 @@
 //! - Reading: [`Vault::org_identity`], [`ReferralKey::unwrap`], [`ReferralKey::open`]; the
 //!   envelope header ([`Binding`]) makes a moved, swapped or forged ciphertext fail with
 //!   [`VaultError::Tamper`].
+//! - Attachments are sealed and opened as streams ([`SealWriter`],
+//!   [`ReferralKey::open_reader`]): same envelope, never held whole in memory.
 //! - Rotation: [`add_master_version`] → deploy → [`promote`] → [`Vault::rewrap_org_identity`].
 //!
 //! Every wrap and ciphertext is a standard binary age file (X25519 recipients only, never
@@ -27,6 +29,7 @@ mod keydir;
 mod org;
 mod referral;
 mod signer;
+mod stream;
 mod vault;
 
 pub use envelope::{Binding, HEADER_LEN, MAGIC, Part, seal};
@@ -38,6 +41,7 @@ pub use keydir::{
 pub use org::{NewOrgKey, OrgIdentity};
 pub use referral::ReferralKey;
 pub use signer::{AUDIT_KEY_NAME, AUDIT_ORIGIN, AuditSigner, parse_verifier_key};
+pub use stream::{OpenReader, SealWriter};
 pub use vault::Vault;
 
 /// SHA-256 of `bytes` (e.g. of a ciphertext, for its audit leaf).

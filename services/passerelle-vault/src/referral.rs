@@ -68,6 +68,10 @@ impl ReferralKey {
         parse_identity(&plain, "unwrapped referral key").map(|identity| ReferralKey { identity })
     }
 
+    pub(crate) fn age_identity(&self) -> &x25519::Identity {
+        &self.identity
+    }
+
     /// Opens a ciphertext of this referral and checks that it belongs to `binding`.
     ///
     /// Any age failure (altered, truncated, or sealed to another key) or header mismatch is a

@@ -7,6 +7,7 @@
 
 pub mod extract;
 mod handlers;
+mod handlers_content;
 mod handlers_workflow;
 mod layers;
 pub mod problem;
@@ -68,7 +69,7 @@ impl Routes {
 
 /// Every route of the service.
 pub fn routes() -> Routes {
-    let r = handlers::register(Routes::new());
+    let r = handlers_content::register(handlers::register(Routes::new()));
     handlers_workflow::register(r)
 }
 

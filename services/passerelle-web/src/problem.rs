@@ -166,6 +166,16 @@ impl From<CoreError> for Problem {
                 detail,
             ),
             CoreError::BadRequest(d) => Problem::bad_request(d),
+            CoreError::TooLarge => Problem::too_large(),
+            CoreError::Tamper(why) => {
+                tracing::error!(reason = why, "stored data failed its integrity check");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "integrity",
+                    "Integrity check failed",
+                    "Stored data failed its integrity check; nothing was returned. The incident is logged with the request id.",
+                )
+            }
             CoreError::Unavailable => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -77,12 +77,14 @@ pub async fn core(config: &Config) -> anyhow::Result<Core> {
             config.checkpoint_dir.display()
         )
     })?;
-    Ok(Core::new(
+    let core = Core::new(
         store,
         Arc::new(vault),
         Arc::new(SystemClock),
         config.checkpoint_dir.clone(),
-    ))
+    );
+    core.set_max_attachment_bytes(config.max_attachment_bytes);
+    Ok(core)
 }
 
 /// Serves HTTPS until SIGTERM or Ctrl-C, then drains connections (10 s at most).

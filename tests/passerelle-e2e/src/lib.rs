@@ -202,11 +202,12 @@ impl Deployment {
 
     /// Starts `serve` on a free port and waits until it says where it listens.
     pub fn serve(&self) -> Server {
-        self.serve_with_env(&[])
+        self.serve_env(&[])
     }
 
-    /// [`Deployment::serve`] with extra environment variables (e.g. `PASSERELLE_SMTP_URL`).
-    pub fn serve_with_env(&self, env: &[(&str, &str)]) -> Server {
+    /// Like [`Deployment::serve`], with extra environment variables (e.g.
+    /// `PASSERELLE_MAX_ATTACHMENT_BYTES`).
+    pub fn serve_env(&self, env: &[(&str, &str)]) -> Server {
         let mut c = self.command();
         c.envs(env.iter().copied());
         c.arg("serve")
@@ -326,6 +327,20 @@ impl Server {
             json,
             headers,
         }
+    }
+
+    /// The server's process id (e.g. to read `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`…), on Linux.
+    pub fn proc_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Everything the server logged so far.

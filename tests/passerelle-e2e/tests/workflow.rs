@@ -26,6 +26,9 @@ const RISK: &str = "Menaces de mort réitérées";
 const CODE_WORD: &str = "Coquelicot";
 const NOTE: &str = "Audience fixée, merci de recevoir Madame";
 const REASON: &str = "Réquisition du parquet pour la procédure";
+const MESSAGE: &str = "Premier rendez-vous fixé jeudi, Madame viendra accompagnée";
+const GRID_FILE: &[u8] = b"Grille d'evaluation du danger: 14 oui, 2 rouges (Ravensworth)";
+const STORY_FILE: &[u8] = b"Recit integral de Madame Ravensworth, douze pages";
 
 const ORGS: &[(&str, &str)] = &[
     ("commissariat-clermont", "police"),
@@ -109,6 +112,54 @@ impl E {
         assert_eq!(self.get(id, "psy.bernard").await.status, 200);
         self.ok(id, "accept", "psy.bernard", None).await;
         r
+    }
+
+    /// Uploads an attachment; the answer.
+    async fn upload(&self, id: &str, user: &str, name: &str, cat: &str, bytes: &[u8]) -> Answer {
+        let res = self
+            .s
+            .client
+            .post(format!("{}/api/v1/referrals/{id}/attachments", self.s.base))
+            .bearer_auth(self.tok(user))
+            .header("x-filename", name)
+            .header("x-data-category", cat)
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("upload sent");
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let headers = res.headers().clone();
+        let json = serde_json::from_slice(&res.bytes().await.expect("body")).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            json,
+            headers,
+        }
+    }
+
+    /// Downloads an attachment's bytes.
+    async fn download(&self, id: &str, aid: &str, user: &str) -> (u16, Vec<u8>) {
+        let res = self
+            .s
+            .client
+            .get(format!(
+                "{}/api/v1/referrals/{id}/attachments/{aid}",
+                self.s.base
+            ))
+            .bearer_auth(self.tok(user))
+            .send()
+            .await
+            .expect("download sent");
+        let status = res.status().as_u16();
+        (status, res.bytes().await.expect("body").to_vec())
     }
 
     /// Runs one SQL statement on the deployment's database; its text output.
@@ -372,7 +423,7 @@ async fn setup(backend: Backend) -> E {
     let s = match &smtp {
         Some(m) => {
             let url = format!("smtp://127.0.0.1:{}", m.port);
-            d.serve_with_env(&[
+            d.serve_env(&[
                 ("PASSERELLE_SMTP_URL", url.as_str()),
                 ("PASSERELLE_SMTP_FROM", "passerelle@puy-de-dome.example.org"),
             ])
@@ -447,6 +498,33 @@ async fn story(e: &E) {
     let open = e.get(&id, "psy.bernard").await;
     assert_eq!(open.json["subject"]["phone"], PHONE);
     e.ok(&id, "accept", "psy.bernard", None).await;
+    // She replies in the thread; the police attaches the danger grid, she the narrative.
+    let before = e.sql(&format!(
+        "SELECT last_contact_at FROM referrals WHERE id = {}",
+        e.id(&id)
+    ));
+    let m = e
+        .post(
+            &id,
+            "messages",
+            "psy.bernard",
+            Some(json!({ "body": MESSAGE })),
+        )
+        .await;
+    assert_eq!(m.status, 201, "{:?}", m.json);
+    let after = e.sql(&format!(
+        "SELECT last_contact_at FROM referrals WHERE id = {}",
+        e.id(&id)
+    ));
+    assert_ne!(before, after, "a message is a contact (retention clock)");
+    let grid = e
+        .upload(&id, "iscg.martin", "grille-danger.pdf", "risk", GRID_FILE)
+        .await;
+    assert_eq!(grid.status, 201, "{:?}", grid.json);
+    let story_file = e
+        .upload(&id, "psy.bernard", "recit.txt", "narrative", STORY_FILE)
+        .await;
+    assert_eq!(story_file.status, 201, "{:?}", story_file.json);
     let f = e
         .forward(
             &id,
@@ -483,6 +561,33 @@ async fn story(e: &E) {
     assert_eq!(v["safety"]["channel"], "sms");
     assert_eq!(v["forward_note"], NOTE);
     assert_eq!(v["status"], "acknowledged");
+    // Only the attachments of the forwarded categories, re-sealed; never the messages.
+    let atts = v["attachments"].as_array().expect("attachments");
+    assert_eq!(atts.len(), 1, "{atts:?}");
+    assert_eq!(atts[0]["filename"], "grille-danger.pdf");
+    assert_eq!(atts[0]["category"], "risk");
+    assert_eq!(atts[0]["sha256"], grid.json["sha256"]);
+    assert_ne!(atts[0]["id"], grid.json["id"], "a copy of its own");
+    let (status, bytes) = e
+        .download(&fid, atts[0]["id"].as_str().expect("aid"), "greffe.vif")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, GRID_FILE);
+    let thread = e
+        .call(
+            "GET",
+            &format!("/api/v1/referrals/{fid}/messages"),
+            "greffe.vif",
+            None,
+        )
+        .await;
+    assert_eq!(thread.status, 200, "{:?}", thread.json);
+    assert_eq!(thread.json["items"].as_array().map(Vec::len), Some(0));
+    // The parent's attachments stay the parent's: 404 through the forward.
+    let (status, _) = e
+        .download(&fid, grid.json["id"].as_str().expect("aid"), "greffe.vif")
+        .await;
+    assert_eq!(status, 404);
     // The police never sees the forward: not party.
     problem(&e.get(&fid, "iscg.martin").await, 404, "not-found");
 
@@ -498,6 +603,23 @@ async fn story(e: &E) {
     assert_eq!(w.status, 200, "{:?}", w.json);
     problem(
         &e.forward(&id, "psy.bernard", fwd("chambre-vif", &["identity"]))
+            .await,
+        422,
+        "consent-withdrawn",
+    );
+    problem(
+        &e.post(
+            &id,
+            "messages",
+            "psy.bernard",
+            Some(json!({ "body": "Encore un mot" })),
+        )
+        .await,
+        422,
+        "consent-withdrawn",
+    );
+    problem(
+        &e.upload(&id, "iscg.martin", "autre.pdf", "risk", b"x")
             .await,
         422,
         "consent-withdrawn",

@@ -88,6 +88,8 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     /// The SQLite store, when that is the backend.
     pub sqlite: Option<Arc<SqliteStore>>,
+    /// The PostgreSQL store, when that is the backend.
+    pub postgres: Option<Arc<PgStore>>,
     /// The keys.
     pub vault: Arc<Vault>,
     /// The data dir.
@@ -113,7 +115,7 @@ impl Harness {
         passerelle_vault::init_keys(&keys).expect("init keys");
         std::fs::create_dir_all(dir.path().join("checkpoints")).expect("checkpoints");
         let vault = Arc::new(Vault::load(&keys).expect("load keys"));
-        let (store, sqlite, pg): (Arc<dyn Store>, _, _) = match backend {
+        let (store, sqlite, postgres, pg): (Arc<dyn Store>, _, _, _) = match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("passerelle.db").display());
                 let s = Arc::new(
@@ -121,12 +123,12 @@ impl Harness {
                         .await
                         .expect("sqlite"),
                 );
-                (s.clone(), Some(s), None)
+                (s.clone(), Some(s), None, None)
             }
             Backend::Postgres => {
                 let db = PgDb::create()?;
                 let s = Arc::new(PgStore::connect(&db.url).await.expect("postgres"));
-                (s, None, Some(db))
+                (s.clone(), None, Some(s), Some(db))
             }
         };
         store.migrate().await.expect("migrate");
@@ -140,10 +142,84 @@ impl Harness {
             core,
             store,
             sqlite,
+            postgres,
             vault,
             dir,
             pg,
         })
+    }
+
+    /// A blob literal in this backend's SQL dialect.
+    pub fn blob(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if self.sqlite.is_some() {
+            format!("X'{hex}'")
+        } else {
+            format!("'\\x{hex}'::bytea")
+        }
+    }
+
+    /// An id literal in this backend's SQL dialect.
+    pub fn id(&self, id: uuid::Uuid) -> String {
+        if self.sqlite.is_some() {
+            self.blob(id.as_bytes())
+        } else {
+            format!("'{id}'::uuid")
+        }
+    }
+
+    /// Runs raw SQL on the main database (what an attacker who can write it could do);
+    /// returns the rows affected.
+    pub async fn exec(&self, sql: String) -> u64 {
+        use sqlx::AssertSqlSafe;
+        match (&self.sqlite, &self.postgres) {
+            (Some(s), _) => sqlx::query(AssertSqlSafe(sql))
+                .execute(s.pool())
+                .await
+                .expect("raw SQL")
+                .rows_affected(),
+            (_, Some(p)) => sqlx::query(AssertSqlSafe(sql))
+                .execute(p.pool())
+                .await
+                .expect("raw SQL")
+                .rows_affected(),
+            _ => unreachable!("a backend"),
+        }
+    }
+
+    /// Runs raw SQL on the keystore; `key_wraps` names its table.
+    pub async fn exec_keystore(&self, sql: String) -> u64 {
+        use sqlx::AssertSqlSafe;
+        match (&self.sqlite, &self.postgres) {
+            (Some(s), _) => sqlx::query(AssertSqlSafe(sql))
+                .execute(s.keystore_pool())
+                .await
+                .expect("raw SQL")
+                .rows_affected(),
+            (_, Some(p)) => sqlx::query(AssertSqlSafe(
+                sql.replace("key_wraps", "keystore.key_wraps"),
+            ))
+            .execute(p.pool())
+            .await
+            .expect("raw SQL")
+            .rows_affected(),
+            _ => unreachable!("a backend"),
+        }
+    }
+
+    /// A count from raw SQL on the main database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        match (&self.sqlite, &self.postgres) {
+            (Some(s), _) => sqlx::query_scalar(sql)
+                .fetch_one(s.pool())
+                .await
+                .expect("count"),
+            (_, Some(p)) => sqlx::query_scalar(sql)
+                .fetch_one(p.pool())
+                .await
+                .expect("count"),
+            _ => unreachable!("a backend"),
+        }
     }
 
     /// The keys folder.
@@ -252,6 +328,44 @@ pub fn filing(to: &str) -> FilingRequest {
         "notes": { "narrative": NARRATIVE, "risk": "Menaces de mort" }
     }))
     .expect("valid filing")
+}
+
+/// A minimal tracing subscriber recording every event as `LEVEL message field=value …`.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Line<'a>(&'a mut String);
+
+impl tracing::field::Visit for Line<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+impl tracing::Subscriber for Recorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{}", event.metadata().level());
+        event.record(&mut Line(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+impl Recorder {
+    /// Every line recorded so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 /// Every byte of every file under `dir`.

@@ -128,3 +128,307 @@ pub async fn shred_content(store: &dyn Store) {
     assert_eq!(kept.content, other.content);
     assert_eq!(kept.shredded_at, None);
 }
+
+fn message(r: &ReferralRow, author: &UserRow, org: &OrgRow, minutes: i64) -> MessageRow {
+    let body = format!("age sealed message {}", unique()).into_bytes();
+    MessageRow {
+        id: MessageId(uuid()),
+        referral_id: r.id,
+        author_id: author.id,
+        author: author.username.clone(),
+        org_id: org.id,
+        org: org.slug.clone(),
+        created_at: T0 + Duration::minutes(minutes) + Duration::nanoseconds(501),
+        body_sha256: hash_of(unique()),
+        body,
+    }
+}
+
+fn attachment(w: &World, r: &ReferralRow, minutes: i64) -> AttachmentRow {
+    AttachmentRow {
+        id: AttachmentId(uuid()),
+        referral_id: r.id,
+        uploaded_by: w.receiver.id,
+        org_id: w.to.id,
+        category: DataCategory::Narrative,
+        created_at: T0 + Duration::minutes(minutes) + Duration::nanoseconds(77),
+        done: None,
+    }
+}
+
+fn done(chunks: u32, minutes: i64) -> AttachmentDone {
+    AttachmentDone {
+        size: 3 * 1024 * 1024 + 5,
+        chunks,
+        ciphertext_sha256: hash_of(unique()),
+        record: format!("age sealed record {}", unique()).into_bytes(),
+        record_sha256: hash_of(unique()),
+        completed_at: T0 + Duration::minutes(minutes) + Duration::nanoseconds(3),
+    }
+}
+
+/// Messages: inserted in a transaction, read back oldest first with the author's username
+/// and organisation's slug; refused on a shredded or unknown referral; deleted by a shred.
+pub async fn messages(store: &dyn Store) {
+    let w = world(store).await;
+    let c = case(store, &w).await;
+    let r = referral(&w, &c, T0, T0 + Duration::hours(1), ReferralStatus::Sent);
+    let other = referral(&w, &c, T0, T0 + Duration::hours(1), ReferralStatus::Sent);
+    insert_referrals(store, &[r.clone(), other.clone()]).await;
+    let second = message(&r, &w.receiver, &w.to, 2);
+    let first = message(&r, &w.referrer, &w.from, 1);
+    let elsewhere = message(&other, &w.referrer, &w.from, 1);
+    let mut tx = store.begin().await.expect("begin");
+    for m in [&second, &first, &elsewhere] {
+        assert!(tx.insert_message(m).await.expect("insert message"));
+    }
+    tx.commit().await.expect("commit");
+    // Dropped: not kept.
+    {
+        let mut tx = store.begin().await.expect("begin");
+        assert!(
+            tx.insert_message(&message(&r, &w.receiver, &w.to, 3))
+                .await
+                .expect("insert")
+        );
+    }
+    let stored = |m: &MessageRow| MessageRow {
+        created_at: micros(m.created_at),
+        ..m.clone()
+    };
+    assert_eq!(
+        store.messages(r.id).await.expect("messages"),
+        vec![stored(&first), stored(&second)]
+    );
+    assert_eq!(
+        store.messages(ReferralId(uuid())).await.expect("messages"),
+        vec![]
+    );
+    let mut tx = store.begin().await.expect("begin");
+    let unknown = MessageRow {
+        referral_id: ReferralId(uuid()),
+        ..message(&r, &w.referrer, &w.from, 4)
+    };
+    assert!(!tx.insert_message(&unknown).await.expect("unknown referral"));
+    let counts = tx
+        .shred_content(r.id, T0 + Duration::hours(5), "admin")
+        .await
+        .expect("shred");
+    assert_eq!(counts.messages, 2);
+    assert!(
+        !tx.insert_message(&message(&r, &w.receiver, &w.to, 6))
+            .await
+            .expect("after shred"),
+        "a shredded referral takes no message"
+    );
+    tx.commit().await.expect("commit");
+    assert!(store.messages(r.id).await.expect("messages").is_empty());
+    assert_eq!(store.messages(other.id).await.expect("messages").len(), 1);
+}
+
+/// Attachments: staged row and chunks are not listed until completed in a transaction;
+/// completion checks the chunk count; chunks read back; discards remove only incomplete
+/// uploads; a shred deletes them all.
+pub async fn attachments(store: &dyn Store) {
+    let w = world(store).await;
+    let c = case(store, &w).await;
+    let r = referral(
+        &w,
+        &c,
+        T0,
+        T0 + Duration::hours(1),
+        ReferralStatus::Accepted,
+    );
+    insert_referrals(store, std::slice::from_ref(&r)).await;
+    let a = attachment(&w, &r, 1);
+    store.begin_attachment(&a).await.expect("begin attachment");
+    expect_conflict(store.begin_attachment(&a).await, "same attachment twice");
+    let chunk = |n: u8| vec![n; 1000 + usize::from(n)];
+    for seq in 0..3u32 {
+        store
+            .put_attachment_chunk(a.id, seq, &chunk(seq as u8))
+            .await
+            .expect("chunk");
+    }
+    expect_conflict(
+        store.put_attachment_chunk(a.id, 1, &chunk(9)).await,
+        "the same chunk twice",
+    );
+    assert!(
+        store
+            .put_attachment_chunk(AttachmentId(uuid()), 0, &chunk(1))
+            .await
+            .is_err(),
+        "a chunk of an unknown attachment"
+    );
+    assert!(store.attachments(r.id).await.expect("list").is_empty());
+    let staged = store.attachment(a.id).await.expect("get").expect("exists");
+    assert_eq!(staged.done, None);
+    assert_eq!(staged.created_at, micros(a.created_at));
+
+    // Completion must name the number of chunks stored.
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        !tx.complete_attachment(a.id, &done(2, 2))
+            .await
+            .expect("wrong count")
+    );
+    assert!(
+        !tx.complete_attachment(AttachmentId(uuid()), &done(3, 2))
+            .await
+            .expect("unknown")
+    );
+    tx.commit().await.expect("commit");
+    // Dropped: still incomplete.
+    {
+        let mut tx = store.begin().await.expect("begin");
+        assert!(
+            tx.complete_attachment(a.id, &done(3, 2))
+                .await
+                .expect("complete")
+        );
+    }
+    assert!(store.attachments(r.id).await.expect("list").is_empty());
+    let d = done(3, 2);
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.complete_attachment(a.id, &d).await.expect("complete"));
+    assert!(!tx.complete_attachment(a.id, &d).await.expect("twice"));
+    tx.commit().await.expect("commit");
+    let stored = AttachmentRow {
+        created_at: micros(a.created_at),
+        done: Some(AttachmentDone {
+            completed_at: micros(d.completed_at),
+            ..d.clone()
+        }),
+        ..a.clone()
+    };
+    assert_eq!(
+        store.attachments(r.id).await.expect("list"),
+        vec![stored.clone()]
+    );
+    assert_eq!(store.attachment(a.id).await.expect("get"), Some(stored));
+    for seq in 0..3u32 {
+        assert_eq!(
+            store.attachment_chunk(a.id, seq).await.expect("chunk"),
+            Some(chunk(seq as u8))
+        );
+    }
+    assert_eq!(store.attachment_chunk(a.id, 3).await.expect("chunk"), None);
+    assert!(
+        store
+            .put_attachment_chunk(a.id, 3, &chunk(3))
+            .await
+            .is_err(),
+        "a complete attachment takes no more chunks"
+    );
+    assert!(
+        !store
+            .discard_attachment(a.id)
+            .await
+            .expect("discard complete")
+    );
+
+    // A failed upload is discarded, chunks and all.
+    let failed = attachment(&w, &r, 3);
+    store.begin_attachment(&failed).await.expect("begin");
+    store
+        .put_attachment_chunk(failed.id, 0, &chunk(7))
+        .await
+        .expect("chunk");
+    assert!(store.discard_attachment(failed.id).await.expect("discard"));
+    assert_eq!(store.attachment(failed.id).await.expect("get"), None);
+    assert_eq!(
+        store.attachment_chunk(failed.id, 0).await.expect("chunk"),
+        None
+    );
+
+    // Stale uploads (started before the bound) are swept; recent ones are kept.
+    let stale = attachment(&w, &r, 4);
+    let recent = attachment(&w, &r, 60);
+    for s in [&stale, &recent] {
+        store.begin_attachment(s).await.expect("begin");
+        store
+            .put_attachment_chunk(s.id, 0, &chunk(1))
+            .await
+            .expect("chunk");
+    }
+    let swept = store
+        .discard_stale_attachments(T0 + Duration::minutes(30))
+        .await
+        .expect("sweep");
+    assert!(swept >= 1);
+    assert_eq!(store.attachment(stale.id).await.expect("get"), None);
+    assert!(store.attachment(recent.id).await.expect("get").is_some());
+    assert_eq!(
+        store.attachment(a.id).await.expect("get").map(|a| a.id),
+        Some(a.id)
+    );
+
+    // A shred deletes complete and incomplete attachments with their chunks.
+    let mut tx = store.begin().await.expect("begin");
+    let counts = tx
+        .shred_content(r.id, T0 + Duration::hours(2), "admin")
+        .await
+        .expect("shred");
+    tx.commit().await.expect("commit");
+    assert_eq!(counts.attachments, 2);
+    assert_eq!(counts.chunks, 4);
+    assert_eq!(store.attachment(a.id).await.expect("get"), None);
+    assert_eq!(store.attachment_chunk(a.id, 0).await.expect("chunk"), None);
+    // An upload racing the shred cannot complete.
+    let late = attachment(&w, &r, 5);
+    store.begin_attachment(&late).await.expect("begin");
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        !tx.complete_attachment(late.id, &done(0, 6))
+            .await
+            .expect("complete")
+    );
+    tx.commit().await.expect("commit");
+    assert!(store.discard_attachment(late.id).await.expect("discard"));
+}
+
+/// The recorded-ciphertext lookup finds the leaves of a target whose bytes contain a
+/// digest, and no other.
+pub async fn leaves_recording(store: &dyn Store) {
+    let (target, other) = (uuid().to_string(), uuid().to_string());
+    let sha = hash_of(unique());
+    let with = |target: &str, extra: &[u8], n: u64| {
+        let mut bytes = format!("leaf {n} {}", unique()).into_bytes();
+        bytes.extend_from_slice(extra);
+        bytes.extend_from_slice(b"tail");
+        NewAuditLeaf {
+            at: T0 + Duration::seconds(n as i64),
+            bytes,
+            actor: None,
+            org: None,
+            action: "message.written".into(),
+            target: Some(target.to_owned()),
+            case_id: None,
+        }
+    };
+    let mut tx = store.begin().await.expect("begin");
+    let leaves = [
+        with(&target, &sha, 1),
+        with(&target, &hash_of(unique()), 2),
+        with(&other, &sha, 3),
+        with(&target, &sha[..31], 4),
+        with(&target, &sha, 5),
+    ];
+    let mut seqs = Vec::new();
+    for l in &leaves {
+        seqs.push(tx.append_audit(l, &TestSigner).await.expect("append").size - 1);
+    }
+    tx.commit().await.expect("commit");
+    let found = store.leaves_recording(&target, &sha).await.expect("lookup");
+    let got: Vec<u64> = found.iter().map(|l| l.seq).collect();
+    assert_eq!(got, vec![seqs[0], seqs[4]]);
+    assert_eq!(found[0].leaf, stored_leaf(&leaves[0]));
+    assert!(
+        store
+            .leaves_recording(&uuid().to_string(), &sha)
+            .await
+            .expect("lookup")
+            .is_empty()
+    );
+}
