@@ -397,10 +397,15 @@ impl Core {
     }
 
     /// Seals a fresh TOTP seed for `user` to their organisation's current identity.
-    fn seal_seed(&self, user: &UserRow, key: &passerelle_store::OrgKeyRow) -> CoreResult<(Zeroizing<Vec<u8>>, Vec<u8>)> {
+    fn seal_seed(
+        &self,
+        user: &UserRow,
+        key: &passerelle_store::OrgKeyRow,
+    ) -> CoreResult<(Zeroizing<Vec<u8>>, Vec<u8>)> {
         let mut seed = Zeroizing::new(vec![0u8; TOTP_SECRET_BYTES]);
         getrandom::fill(seed.as_mut_slice()).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let sealed = passerelle_vault::seal_totp_secret(&key.recipient, key.version, user.id, &seed)?;
+        let sealed =
+            passerelle_vault::seal_totp_secret(&key.recipient, key.version, user.id, &seed)?;
         Ok((seed, sealed))
     }
 
@@ -423,7 +428,9 @@ impl Core {
             &key.wrapped_identity,
             &key.kek_version,
         )?;
-        Ok(passerelle_vault::open_totp_secret(&identity, user.id, sealed)?)
+        Ok(passerelle_vault::open_totp_secret(
+            &identity, user.id, sealed,
+        )?)
     }
 
     /// The enrolment page of a link: the TOTP seed to enrol, created and sealed on the first

@@ -25,8 +25,8 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use identity::{
     ENROLMENT_TTL, EnrolmentForm, EnrolmentLink, EnrolmentPage, HASHING_PERMITS,
-    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, new_secret, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
-    TOTP_STEP_SECONDS, TokenInfo,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
+    TOTP_STEP_SECONDS, TokenInfo, new_secret,
 };
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use session::{

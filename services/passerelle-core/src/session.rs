@@ -181,7 +181,9 @@ impl Core {
             return self.refuse(Some(&user), Failure::BadCode, ctx).await;
         };
         let Some(principal) = self.principal_for_user(user.id).await? else {
-            return self.refuse(Some(&user), Failure::UnknownOrDisabled, ctx).await;
+            return self
+                .refuse(Some(&user), Failure::UnknownOrDisabled, ctx)
+                .await;
         };
 
         let secret = random_secret()?;

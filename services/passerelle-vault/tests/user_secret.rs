@@ -4,9 +4,7 @@
 mod common;
 
 use passerelle_domain::ids::UserId;
-use passerelle_vault::{
-    VaultError, open_totp_secret, seal_totp_secret, sealed_secret_key_version,
-};
+use passerelle_vault::{VaultError, open_totp_secret, seal_totp_secret, sealed_secret_key_version};
 use uuid::Uuid;
 
 #[test]
@@ -19,7 +17,12 @@ fn a_seed_opens_for_its_user_with_its_organisation_identity_only() {
         .org_identity(org, 3, &key.wrapped_identity, &key.kek_version)
         .unwrap();
     let other = vault
-        .org_identity(common::org(), 3, &other_key.wrapped_identity, &other_key.kek_version)
+        .org_identity(
+            common::org(),
+            3,
+            &other_key.wrapped_identity,
+            &other_key.kek_version,
+        )
         .unwrap();
     let user = UserId(Uuid::new_v4());
     let seed = b"twenty random bytes!";
@@ -31,7 +34,9 @@ fn a_seed_opens_for_its_user_with_its_organisation_identity_only() {
         "no seed in clear"
     );
     assert_eq!(
-        open_totp_secret(&identity, user, &sealed).unwrap().as_slice(),
+        open_totp_secret(&identity, user, &sealed)
+            .unwrap()
+            .as_slice(),
         seed
     );
     // Another user's row, another organisation, another key version, altered bytes.

@@ -27,7 +27,11 @@ pub const STYLESHEET: &str = include_str!("../static/passerelle.css");
 /// Registers the identity routes.
 pub fn register(r: Routes) -> Routes {
     r.add(&[Method::GET], "/", get(home))
-        .add(&[Method::GET, Method::POST], "/login", get(login_page).post(login))
+        .add(
+            &[Method::GET, Method::POST],
+            "/login",
+            get(login_page).post(login),
+        )
         .add(&[Method::POST], "/logout", post(logout))
         .add(
             &[Method::GET, Method::POST],
@@ -233,9 +237,8 @@ async fn logout(
     let secret = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     match s.core.logout(&secret, &user.ctx).await {
         Ok(()) => {
-            let mut res =
-                Redirect::to(&format!("/login?done=logout&lang={}", user.lang.code()))
-                    .into_response();
+            let mut res = Redirect::to(&format!("/login?done=logout&lang={}", user.lang.code()))
+                .into_response();
             res.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
             with_page_headers(res)
@@ -314,7 +317,11 @@ async fn enrolment_form(
     }
 }
 
-async fn enrol_page(State(s): State<AppState>, Path(token): Path<String>, req: Request) -> Response {
+async fn enrol_page(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
     let (parts, _) = req.into_parts();
     enrolment_form(&s, Lang::of(&parts), &token, StatusCode::OK, None).await
 }
@@ -364,11 +371,20 @@ async fn enrol(State(s): State<AppState>, Path(token): Path<String>, req: Reques
         )
         .await;
     match done {
-        Ok(_) => Redirect::to(&format!("/login?done=enrolled&lang={}", lang.code())).into_response(),
+        Ok(_) => {
+            Redirect::to(&format!("/login?done=enrolled&lang={}", lang.code())).into_response()
+        }
         Err(CoreError::NotFound) => link_invalid(lang),
         Err(CoreError::Unprocessable { code, .. }) => {
             let msg = enrolment_error(lang, code);
-            enrolment_form(&s, lang, &token, StatusCode::UNPROCESSABLE_ENTITY, Some(msg)).await
+            enrolment_form(
+                &s,
+                lang,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(msg),
+            )
+            .await
         }
         Err(CoreError::Unavailable) => pages::error_page(lang, StatusCode::SERVICE_UNAVAILABLE),
         Err(e) => {

@@ -265,7 +265,10 @@ mod tests {
     #[test]
     fn accept_language_prefers_by_quality() {
         assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9"), Lang::En);
-        assert_eq!(Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"), Lang::Fr);
+        assert_eq!(
+            Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
+            Lang::Fr
+        );
         assert_eq!(Lang::from_accept_language("de,en;q=0.5,fr;q=0.7"), Lang::Fr);
         assert_eq!(Lang::from_accept_language("de,en;q=0.5"), Lang::En);
         assert_eq!(Lang::from_accept_language("de"), Lang::Fr);

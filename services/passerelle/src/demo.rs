@@ -136,7 +136,10 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     if fresh {
         println!();
         println!("Web pages: one-time enrolment links (valid 72 h; each sets a password and the");
-        println!("second factor, then log in at https://{}/login):", config.listen);
+        println!(
+            "second factor, then log in at https://{}/login):",
+            config.listen
+        );
         for (username, ..) in USERS {
             let link = core
                 .reset_user(username, &ctx)
