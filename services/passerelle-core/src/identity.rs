@@ -576,6 +576,31 @@ mod tests {
         assert_eq!(totp_step(&seed, &spaced, t).unwrap(), Some(step));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hashing_runs_at_most_two_at_a_time() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        assert_eq!(HASHING_PERMITS, 2);
+        let now = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (now, peak) = (Arc::clone(&now), Arc::clone(&peak));
+                tokio::spawn(bounded_hashing(move || {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    let h = crate::hash_password("a burst of logins at 2 a.m.");
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    h.is_ok()
+                }))
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap());
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), HASHING_PERMITS);
+    }
+
     #[test]
     fn otpauth_uri_names_the_account_and_parameters() {
         let uri = otpauth_uri("psy.bernard", "ABCDEF");

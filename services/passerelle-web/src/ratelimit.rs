@@ -172,6 +172,22 @@ fn credential_key(req: &Request) -> Option<[u8; 16]> {
     Some(key)
 }
 
+/// The key of a client address: an IPv4 address, or the /64 network of an IPv6 one (one
+/// subscriber usually holds a whole /64; counting each address apart would let one client
+/// rotate through billions of keys).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 fn is_login_form(req: &Request) -> bool {
     req.method() == Method::POST
         && (req.uri().path() == "/login" || req.uri().path().starts_with("/enrol/"))
@@ -185,7 +201,7 @@ pub async fn limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Next
     let addr = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| client_key(c.0.ip()))
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let now = Instant::now();
     if let Some(until) = limiter.blocked().get(&addr).copied()
@@ -214,4 +230,36 @@ pub async fn limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Next
         return too_many(wait);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), v4);
+    }
+
+    #[test]
+    fn service_quotas_are_generous_for_use_and_strict_for_failures() {
+        let l = Limits::default();
+        assert!(l.enabled);
+        assert_eq!(l.per_address.burst_size().get(), 1000);
+        assert_eq!(l.per_credential.burst_size().get(), 300);
+        assert_eq!(l.login_per_address.burst_size().get(), 30);
+        assert_eq!(l.failures_per_address.burst_size().get(), 30);
+        assert_eq!(
+            l.failures_per_address.replenish_interval(),
+            Duration::from_secs(2)
+        );
+    }
 }

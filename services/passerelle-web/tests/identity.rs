@@ -249,6 +249,26 @@ async fn totp_wrong_reused_or_foreign_is_refused(app: TestApp) {
     app.login("rec.b", PW, &code).await.expect("first use");
     let replay = app.login("rec.b", PW, &code).await.expect_err("replayed");
     assert_eq!(replay.status, 401);
+    // A password alone (set from standard input, no second factor enrolled) opens nothing.
+    app.core
+        .add_user(
+            passerelle_core::NewUser {
+                username: passerelle_domain::ids::Username::parse("pw.only").expect("name"),
+                org: passerelle_domain::ids::OrgSlug::parse("asso-b").expect("slug"),
+                role: Role::Receiver,
+                health_professional: false,
+                password: Some(zeroize::Zeroizing::new(PW.to_owned())),
+            },
+            &RequestCtx::default(),
+        )
+        .await
+        .expect("user with a password");
+    let pw_only = app
+        .login("pw.only", PW, &app.code(&secret))
+        .await
+        .expect_err("no second factor");
+    assert_eq!(pw_only.status, 401);
+    assert!(pw_only.set_cookie("__Host-passerelle").is_none());
     // An account enrolled through a link but not yet: no login at all.
     app.core
         .reset_user("coord.b", &RequestCtx::default())
