@@ -13,13 +13,16 @@ mod clock;
 mod error;
 mod fault;
 mod forward;
+mod identity;
 mod integrity;
 mod journal;
 mod messages;
 mod notify;
 mod referrals;
 mod retention;
+mod session;
 mod shred;
+mod stats;
 mod tasks;
 mod view;
 mod withdrawal;
@@ -34,12 +37,22 @@ pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use forward::DeclineOutcome;
+pub use identity::{
+    ENROLMENT_TTL, EnrolmentForm, EnrolmentLink, EnrolmentPage, HASHING_PERMITS,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
+    TOTP_STEP_SECONDS, TokenInfo, new_secret,
+};
 pub use messages::{MessageList, MessageView, NewMessage};
 pub use notify::{MAIL_BODY, MAIL_MAX_ATTEMPTS, MAIL_SUBJECT, valid_email};
 pub use notify::{MailJob, NotificationItem, NotificationPage, NotificationParams};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use retention::{ArchiveReadRequest, ContactRecorded, RetentionPolicy, RetentionReport};
+pub use session::{
+    Credentials, LOCKOUT, MAX_FAILED_LOGINS, NewSession, SESSION_ABSOLUTE, SESSION_IDLE,
+    SESSION_TOUCH_EVERY, Session, csrf_matches, csrf_token,
+};
 pub use shred::{ShredReason, ShredReport};
+pub use stats::{DelayStats, OrgStats, SideStats};
 pub use tasks::{CloseTaskRequest, TaskView};
 pub use view::{HistoryItem, ReferralView};
 pub use withdrawal::{WithdrawRequest, Withdrawal, WithdrawnReferral};

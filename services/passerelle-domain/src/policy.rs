@@ -52,6 +52,11 @@ pub enum Route {
     ReadArchived,
     /// `GET /notifications`: the organisation's content-free notices.
     ListNotifications,
+    /// `GET /stats`: counts and delays of the caller's own organisation, no content.
+    ReadStats,
+    /// `POST /users/{username}/reset|disable`: managing the users of the caller's own
+    /// organisation (which organisation is checked by the use case, `404` otherwise).
+    ManageUsers,
 }
 
 /// A side of a referral.
@@ -148,6 +153,8 @@ impl Route {
         Route::RecordContact,
         Route::ReadArchived,
         Route::ListNotifications,
+        Route::ReadStats,
+        Route::ManageUsers,
     ];
 
     /// The roles that may ever call this route.
@@ -159,6 +166,8 @@ impl Route {
             }
             Route::ReadAudit => &[Role::Auditor],
             Route::ReadArchived => &[Role::Coordinator],
+            Route::ReadStats => &[Role::Coordinator],
+            Route::ManageUsers => &[Role::Admin, Role::Coordinator],
             _ => REFERRAL_ROLES,
         }
     }
@@ -170,7 +179,9 @@ impl Route {
             Route::FileReferral
             | Route::ListReferrals
             | Route::ReadAudit
-            | Route::ListNotifications => &[],
+            | Route::ListNotifications
+            | Route::ReadStats
+            | Route::ManageUsers => &[],
             Route::Accept
             | Route::Decline
             | Route::Close
@@ -295,6 +306,13 @@ mod tests {
             (ReadArchived, Admin, RECEIVER, Err(Forbidden)),
             (ListNotifications, Coordinator, OTHER, Ok(())),
             (ListNotifications, Auditor, OTHER, Err(Forbidden)),
+            (ReadStats, Coordinator, OTHER, Ok(())),
+            (ReadStats, Admin, OTHER, Err(Forbidden)),
+            (ReadStats, Receiver, RECEIVER, Err(Forbidden)),
+            (ManageUsers, Admin, OTHER, Ok(())),
+            (ManageUsers, Coordinator, OTHER, Ok(())),
+            (ManageUsers, Auditor, OTHER, Err(Forbidden)),
+            (ManageUsers, Referrer, SENDER, Err(Forbidden)),
         ];
         for (route, role, o, want) in cases {
             assert_eq!(auth(route, role, o), want, "{route:?} {role} {o}");

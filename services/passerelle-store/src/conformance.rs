@@ -27,6 +27,7 @@ use crate::*;
 
 mod workflow;
 pub use workflow::*;
+pub mod identity;
 
 /// Raw SQL, for the guards the port cannot express (the append-only audit table). Each
 /// adapter's test implements it over its own pool.
@@ -283,6 +284,7 @@ pub async fn run_all(store: &dyn Store, raw: &dyn RawExec) {
     notification_outbox(store).await;
     archive_reads(store).await;
     job_lock(store).await;
+    identity::run_all(store).await;
 }
 
 /// Migrating an up-to-date database again changes nothing and fails nothing.

@@ -8,9 +8,14 @@
 pub mod extract;
 mod handlers;
 mod handlers_content;
+mod handlers_identity;
 mod handlers_workflow;
+pub mod lang;
 mod layers;
+pub mod pages;
 pub mod problem;
+pub mod ratelimit;
+pub mod session;
 
 use axum::Router;
 use axum::http::Method;
@@ -32,6 +37,17 @@ pub struct AppState {
 pub struct WebConfig {
     /// Send `Strict-Transport-Security` (served over TLS).
     pub hsts: bool,
+    /// Rate limits ([`ratelimit::Limits::default`] in service).
+    pub limits: ratelimit::Limits,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            hsts: true,
+            limits: ratelimit::Limits::default(),
+        }
+    }
 }
 
 /// A router that remembers every (method, path) it serves.
@@ -70,7 +86,8 @@ impl Routes {
 /// Every route of the service.
 pub fn routes() -> Routes {
     let r = handlers_content::register(handlers::register(Routes::new()));
-    handlers_workflow::register(r)
+    let r = handlers_workflow::register(r);
+    handlers_identity::register(r)
 }
 
 /// The whole application: routes, state and layers.

@@ -423,7 +423,7 @@ async fn setup(backend: Backend) -> E {
     let s = match &smtp {
         Some(m) => {
             let url = format!("smtp://127.0.0.1:{}", m.port);
-            d.serve_env(&[
+            d.serve_with(&[
                 ("PASSERELLE_SMTP_URL", url.as_str()),
                 ("PASSERELLE_SMTP_FROM", "passerelle@puy-de-dome.example.org"),
             ])
