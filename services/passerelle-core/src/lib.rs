@@ -7,6 +7,7 @@
 //! can only be built here, from validated credentials.
 
 mod admin;
+pub mod audit;
 mod auth;
 mod clock;
 mod error;
@@ -17,6 +18,7 @@ mod view;
 pub use admin::{
     DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL, NewUser, TokenIssued, hash_password, password_hasher,
 };
+pub use audit::{AccessReport, AuditLog, AuditPage, AuditQuery, VerifierKey, VerifyAnswer};
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;

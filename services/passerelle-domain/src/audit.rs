@@ -76,6 +76,20 @@ str_enum!(
     Restored => "restored",
 });
 
+impl Action {
+    /// The actions an access report of a case lists (what a victim may ask for under RGPD
+    /// art. 15): disclosures of the case's content to an organisation (filing, forward),
+    /// reads of its content, and refused accesses.
+    pub const CASE_ACCESS: &'static [Action] = &[
+        Action::ReferralFiled,
+        Action::ReferralForwarded,
+        Action::ReferralRead,
+        Action::MessageRead,
+        Action::AttachmentRead,
+        Action::ReferralDenied,
+    ];
+}
+
 /// Whether the action was done or refused, with a reason code when refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -153,4 +167,14 @@ pub trait HeadSigner: Send + Sync {
     /// Returns the signed checkpoint (C2SP signed-note text) of the tree of `size` leaves
     /// with root `root`.
     fn sign_head(&self, size: u64, root: &[u8; 32]) -> String;
+}
+
+impl AuditLeaf {
+    /// Whether the leaf belongs in the access report of its case: an access action
+    /// ([`Action::CASE_ACCESS`]) or any refusal on the case.
+    pub fn in_access_report(&self) -> bool {
+        self.targets.case.is_some()
+            && (Action::CASE_ACCESS.contains(&self.action)
+                || matches!(self.outcome, Outcome::Denied(_)))
+    }
 }

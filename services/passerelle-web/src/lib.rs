@@ -7,6 +7,7 @@
 
 pub mod extract;
 mod handlers;
+mod handlers_audit;
 mod layers;
 pub mod problem;
 
@@ -67,7 +68,7 @@ impl Routes {
 
 /// Every route of the service.
 pub fn routes() -> Routes {
-    handlers::register(Routes::new())
+    handlers_audit::register(handlers::register(Routes::new()))
 }
 
 /// The whole application: routes, state and layers.

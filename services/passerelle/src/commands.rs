@@ -120,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Audit { command } => crate::cmd_audit::run(&data_dir, command).await,
         Command::Token { command } => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;

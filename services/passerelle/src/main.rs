@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_audit;
 mod commands;
 mod config;
 mod demo;
@@ -57,6 +58,13 @@ pub enum Command {
         /// What to do with tokens.
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The audit log: verify, export, checkpoint, prove; offline checks of exports and
+    /// proofs with the public key alone.
+    Audit {
+        /// What to do with the audit log.
+        #[command(subcommand)]
+        command: cmd_audit::AuditCommand,
     },
 }
 
@@ -164,6 +172,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if e.downcast_ref::<cmd_audit::NotIntact>().is_some() {
+                // The log, export or proof does not verify (not: could not check).
+                return std::process::ExitCode::from(2);
+            }
             std::process::ExitCode::FAILURE
         }
     }
