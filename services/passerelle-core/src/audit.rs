@@ -284,7 +284,9 @@ impl Core {
         ctx: &RequestCtx,
     ) -> CoreResult<AccessReport> {
         self.auditor_only(p, ctx).await?;
-        let case: CaseId = case.parse().map_err(|_| CoreError::NotFound)?;
+        let Ok(case) = case.parse::<CaseId>() else {
+            return Err(self.report_not_found(p, ctx).await);
+        };
         let mut filter = AuditFilter {
             case_id: Some(case),
             limit: PAGE,
@@ -313,14 +315,21 @@ impl Core {
             }
         }
         if !seen_any && self.store().case(case).await?.is_none() {
-            // Recorded without the case: an id that names nothing stays unknown.
-            let entry = Entry::by(p, Action::AuditRead, Targets::default())
-                .outcome(Outcome::Denied("not-found".into()));
-            self.journal_only(entry, ctx).await?;
-            return Err(CoreError::NotFound);
+            return Err(self.report_not_found(p, ctx).await);
         }
         self.record_read(p, Some(case), ctx).await?;
         Ok(AccessReport { items })
+    }
+
+    /// Records a report asked for a case that does not exist (without the id: one that
+    /// names nothing stays unknown) and answers `404`.
+    async fn report_not_found(&self, p: &Principal, ctx: &RequestCtx) -> CoreError {
+        let entry = Entry::by(p, Action::AuditRead, Targets::default())
+            .outcome(Outcome::Denied("not-found".into()));
+        match self.journal_only(entry, ctx).await {
+            Ok(()) => CoreError::NotFound,
+            Err(e) => e,
+        }
     }
 
     /// Exports the whole log to `out` (the operator's command; no role): records

@@ -62,7 +62,9 @@ impl Entry {
 
 impl Core {
     fn leaf_of(&self, e: Entry, ctx: &RequestCtx) -> NewAuditLeaf {
-        let at = self.now();
+        // Microseconds, the precision both databases keep (the bytes and the search column
+        // say the same time).
+        let at = crate::referrals::micros(self.now());
         let leaf = AuditLeaf {
             at,
             actor: e.actor.as_ref().map(|p| p.username.clone()),
