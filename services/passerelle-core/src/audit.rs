@@ -10,6 +10,7 @@
 //! - With the public key alone ([`AuditLog`]): whole-log verification, the signed head,
 //!   and the offline checks of exports and proofs ([`verify_export`], [`verify_proof`]).
 
+mod export;
 mod files;
 mod folder;
 mod log;

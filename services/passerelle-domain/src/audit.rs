@@ -178,3 +178,41 @@ impl AuditLeaf {
                 || matches!(self.outcome, Outcome::Denied(_)))
     }
 }
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn leaf(action: Action, outcome: Outcome, case: bool) -> AuditLeaf {
+        AuditLeaf {
+            at: OffsetDateTime::UNIX_EPOCH,
+            actor: None,
+            actor_org: None,
+            role: None,
+            action,
+            targets: Targets {
+                case: case.then(|| CaseId(Uuid::from_u128(1))),
+                ..Targets::default()
+            },
+            outcome,
+            legal_basis: None,
+            request_id: None,
+            ciphertext_sha256: vec![],
+        }
+    }
+
+    #[test]
+    fn access_report_membership() {
+        let denied = || Outcome::Denied("not-party".into());
+        for a in Action::CASE_ACCESS {
+            assert!(leaf(*a, Outcome::Allowed, true).in_access_report(), "{a}");
+            assert!(!leaf(*a, Outcome::Allowed, false).in_access_report(), "{a}");
+        }
+        // Transitions and the auditor's own reads are not accesses to content…
+        assert!(!leaf(Action::ReferralAccepted, Outcome::Allowed, true).in_access_report());
+        assert!(!leaf(Action::AuditRead, Outcome::Allowed, true).in_access_report());
+        // …but every refusal on the case is listed.
+        assert!(leaf(Action::ReferralAccepted, denied(), true).in_access_report());
+    }
+}

@@ -1,8 +1,8 @@
 //! [`AuditLog`]: the audit log as an auditor reads it, with the public key alone — whole-log
-//! verification streamed in pages, the current signed head, inclusion proofs and exports.
+//! verification streamed in pages, the current signed head, inclusion proofs (exports are
+//! in `export.rs`).
 //! Nothing here needs a secret, and nothing here writes.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use passerelle_domain::verify::{
 };
 use passerelle_store::{AuditHeadRow, Store};
 
-use super::files::{EXPORT_FORMAT, ExportLine, ExportSummary, PROOF_FORMAT, ProofFile};
+use super::files::{PROOF_FORMAT, ProofFile};
 use super::folder::{Folder, FolderState};
 use super::render::{column_mismatch, readable};
 use crate::{CoreError, CoreResult};
@@ -87,8 +87,8 @@ pub struct VerifyReport {
 /// The audit log, read with the public key alone.
 #[derive(Clone)]
 pub struct AuditLog {
-    store: Arc<dyn Store>,
-    key: VerifierKey,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) key: VerifierKey,
     folder: Folder,
 }
 
@@ -188,15 +188,28 @@ impl AuditLog {
     }
 
     /// Feeds every leaf from `next` on; returns how many were fed, or the first failure.
+    /// The next page is read while the current one is checked (the database and the
+    /// hashing overlap).
     async fn drain(
         &self,
         v: &mut Verifier,
         next: &mut u64,
     ) -> CoreResult<Result<u64, VerifyFailure>> {
+        let fetch = |from: u64| {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.audit_leaves(from, PAGE).await })
+        };
         let mut fed = 0;
-        loop {
-            let page = self.store.audit_leaves(*next, PAGE).await?;
-            let n = page.len();
+        let mut pending = Some(fetch(*next));
+        while let Some(reading) = pending.take() {
+            let page = reading
+                .await
+                .map_err(|e| CoreError::Internal(format!("audit page reader: {e}")))??;
+            let full = page.len() == PAGE as usize;
+            if let (true, Some(last)) = (full, page.last()) {
+                // Rows come by seq: the next page starts after this one, gaps or not.
+                pending = Some(fetch(last.seq.saturating_add(1)));
+            }
             for row in page {
                 let leaf = match v.feed_leaf(row.seq, &row.leaf.bytes, &row.leaf_hash) {
                     Ok(leaf) => leaf,
@@ -213,10 +226,8 @@ impl AuditLog {
                 *next = row.seq + 1;
                 fed += 1;
             }
-            if n < PAGE as usize {
-                return Ok(Ok(fed));
-            }
         }
+        Ok(Ok(fed))
     }
 
     /// A failure that names no entry (a root differs): finds the first entry that differs
@@ -330,88 +341,10 @@ impl AuditLog {
         super::files::verify_proof(&proof, &self.key).map_err(|_| broken())?;
         Ok(proof)
     }
-
-    /// Writes the export (JSON lines, see [`ExportLine`]) of every entry under the current
-    /// signed head, then that head's checkpoint and the verifier key. Streams the leaves.
-    pub async fn export(&self, out: &mut (dyn Write + Send)) -> CoreResult<ExportSummary> {
-        let head = self.signed_head().await?;
-        let (size, root, text) = match &head {
-            Some(h) => (h.size, h.root, Some(h.checkpoint.clone())),
-            None => (0, passerelle_domain::merkle::empty_root(), None),
-        };
-        let write = |out: &mut (dyn Write + Send), line: &ExportLine| -> CoreResult<()> {
-            serde_json::to_writer(&mut *out, line)
-                .map_err(|e| CoreError::Internal(format!("export: {e}")))?;
-            out.write_all(b"\n")
-                .map_err(|e| CoreError::Internal(format!("export: {e}")))
-        };
-        write(
-            out,
-            &ExportLine::Header {
-                format: EXPORT_FORMAT.to_owned(),
-                origin: head
-                    .as_ref()
-                    .and_then(|h| checkpoint::parse(&h.checkpoint).ok())
-                    .map(|c| c.origin),
-                key_name: self.key.name.clone(),
-                size,
-            },
-        )?;
-        let mut next = 0u64;
-        let mut flagged = 0;
-        while next < size {
-            let page = self.store.audit_leaves(next, PAGE).await?;
-            let Some(last) = page.last().map(|r| r.seq) else {
-                break;
-            };
-            // Rows are by seq: the next page starts after the last one, gaps or not.
-            let after = last.saturating_add(1);
-            for row in page.into_iter().take_while(|r| r.seq < size) {
-                let entry = passerelle_domain::audit::AuditLeaf::decode(&row.leaf.bytes)
-                    .map(|l| {
-                        flagged += u64::from(l.flag_226_14());
-                        readable(&l)
-                    })
-                    .unwrap_or(serde_json::Value::Null);
-                write(
-                    out,
-                    &ExportLine::Leaf {
-                        seq: row.seq,
-                        hash: hex::encode(row.leaf_hash),
-                        bytes: b64(&row.leaf.bytes),
-                        entry,
-                    },
-                )?;
-            }
-            next = after;
-        }
-        if let Some(text) = text {
-            write(
-                out,
-                &ExportLine::Checkpoint {
-                    size,
-                    checkpoint: text,
-                },
-            )?;
-        }
-        write(
-            out,
-            &ExportLine::Key {
-                verifier_key: self.key.line(),
-            },
-        )?;
-        out.flush()
-            .map_err(|e| CoreError::Internal(format!("export: {e}")))?;
-        Ok(ExportSummary {
-            entries: size,
-            root,
-            checkpoint_size: head.map(|h| h.size),
-            flagged_226_14: flagged,
-        })
-    }
 }
 
-fn b64(bytes: &[u8]) -> String {
+/// Base64 of leaf bytes, as exports and proofs carry them.
+pub(super) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
