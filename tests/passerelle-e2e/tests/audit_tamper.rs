@@ -153,6 +153,22 @@ async fn suite(backend: Backend) {
     ));
     let e = assert_caught(&d, &[], Some(k), "search column altered");
     assert!(e.contains("actor"), "{e}");
+    // The auditor's API says the same.
+    let server = d.serve();
+    let v = server
+        .call("GET", "/api/v1/audit/verify", Some(&users.auditor), None)
+        .await;
+    assert_eq!(v.status, 200, "{:?}", v.json);
+    assert_eq!(v.json["ok"], false, "{:?}", v.json);
+    assert_eq!(v.json["first_bad_entry"], k, "{:?}", v.json);
+    assert!(
+        v.json["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("actor")),
+        "{:?}",
+        v.json
+    );
+    assert!(server.stop().success());
 
     // ---- delete a leaf ----
     let d = clone(&base);
