@@ -11,8 +11,11 @@ pub mod audit;
 mod auth;
 mod clock;
 mod error;
+mod identity;
 mod journal;
 mod referrals;
+mod session;
+mod stats;
 mod view;
 
 pub use admin::{
@@ -22,7 +25,17 @@ pub use audit::{AccessReport, AuditLog, AuditPage, AuditQuery, VerifierKey, Veri
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
+pub use identity::{
+    ENROLMENT_TTL, EnrolmentForm, EnrolmentLink, EnrolmentPage, HASHING_PERMITS,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
+    TOTP_STEP_SECONDS, TokenInfo, new_secret,
+};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
+pub use session::{
+    Credentials, LOCKOUT, MAX_FAILED_LOGINS, NewSession, SESSION_ABSOLUTE, SESSION_IDLE,
+    SESSION_TOUCH_EVERY, Session, csrf_matches, csrf_token,
+};
+pub use stats::{DelayStats, OrgStats, SideStats};
 pub use view::{HistoryItem, ReferralView};
 
 use std::path::PathBuf;

@@ -22,6 +22,7 @@
 
 mod codec;
 mod error;
+mod identity;
 mod migrations;
 mod store;
 mod tx;

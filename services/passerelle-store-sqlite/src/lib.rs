@@ -18,6 +18,7 @@
 
 mod codec;
 mod error;
+mod identity;
 mod migrations;
 mod store;
 mod tx;

@@ -195,7 +195,13 @@ impl Deployment {
 
     /// Starts `serve` on a free port and waits until it says where it listens.
     pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// Like [`Deployment::serve`], with more environment variables (e.g. `RUST_LOG`).
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
         let mut c = self.command();
+        c.envs(env.iter().copied());
         c.arg("serve")
             .env("PASSERELLE_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
