@@ -62,7 +62,9 @@ impl Entry {
 
 impl Core {
     fn leaf_of(&self, e: Entry, ctx: &RequestCtx) -> NewAuditLeaf {
-        let at = self.now();
+        // Microseconds, the precision both databases keep (the bytes and the search column
+        // say the same time).
+        let at = crate::referrals::micros(self.now());
         let leaf = AuditLeaf {
             at,
             actor: e.actor.as_ref().map(|p| p.username.clone()),
@@ -75,14 +77,16 @@ impl Core {
             request_id: ctx.request_id.clone(),
             ciphertext_sha256: e.ciphertexts,
         };
+        // The search columns come from the leaf alone (`audit verify` checks them).
+        let c = crate::audit::columns(&leaf);
         NewAuditLeaf {
             at,
             bytes: leaf.encode(),
-            actor: leaf.actor.as_ref().map(|u| u.as_str().to_owned()),
-            org: leaf.actor_org.as_ref().map(|o| o.as_str().to_owned()),
-            action: leaf.action.as_str().to_owned(),
-            target: e.targets.main().map(|u| u.to_string()),
-            case_id: e.targets.case,
+            actor: c.actor,
+            org: c.org,
+            action: c.action,
+            target: c.target,
+            case_id: c.case_id,
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod admin;
 mod attachments;
+pub mod audit;
 mod auth;
 mod clock;
 mod error;
@@ -33,6 +34,7 @@ pub use admin::{
 pub use attachments::{
     AttachmentDownload, AttachmentInfo, AttachmentUpload, CHUNK_BYTES, DEFAULT_MAX_ATTACHMENT_BYTES,
 };
+pub use audit::{AccessReport, AuditLog, AuditPage, AuditQuery, VerifierKey, VerifyAnswer};
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;

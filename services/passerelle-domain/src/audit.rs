@@ -86,6 +86,20 @@ str_enum!(
     Restored => "restored",
 });
 
+impl Action {
+    /// The actions an access report of a case lists (what a victim may ask for under RGPD
+    /// art. 15): disclosures of the case's content to an organisation (filing, forward),
+    /// reads of its content, and refused accesses.
+    pub const CASE_ACCESS: &'static [Action] = &[
+        Action::ReferralFiled,
+        Action::ReferralForwarded,
+        Action::ReferralRead,
+        Action::MessageRead,
+        Action::AttachmentRead,
+        Action::ReferralDenied,
+    ];
+}
+
 /// Whether the action was done or refused, with a reason code when refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -163,4 +177,52 @@ pub trait HeadSigner: Send + Sync {
     /// Returns the signed checkpoint (C2SP signed-note text) of the tree of `size` leaves
     /// with root `root`.
     fn sign_head(&self, size: u64, root: &[u8; 32]) -> String;
+}
+
+impl AuditLeaf {
+    /// Whether the leaf belongs in the access report of its case: an access action
+    /// ([`Action::CASE_ACCESS`]) or any refusal on the case.
+    pub fn in_access_report(&self) -> bool {
+        self.targets.case.is_some()
+            && (Action::CASE_ACCESS.contains(&self.action)
+                || matches!(self.outcome, Outcome::Denied(_)))
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn leaf(action: Action, outcome: Outcome, case: bool) -> AuditLeaf {
+        AuditLeaf {
+            at: OffsetDateTime::UNIX_EPOCH,
+            actor: None,
+            actor_org: None,
+            role: None,
+            action,
+            targets: Targets {
+                case: case.then(|| CaseId(Uuid::from_u128(1))),
+                ..Targets::default()
+            },
+            outcome,
+            legal_basis: None,
+            request_id: None,
+            ciphertext_sha256: vec![],
+        }
+    }
+
+    #[test]
+    fn access_report_membership() {
+        let denied = || Outcome::Denied("not-party".into());
+        for a in Action::CASE_ACCESS {
+            assert!(leaf(*a, Outcome::Allowed, true).in_access_report(), "{a}");
+            assert!(!leaf(*a, Outcome::Allowed, false).in_access_report(), "{a}");
+        }
+        // Transitions and the auditor's own reads are not accesses to content…
+        assert!(!leaf(Action::ReferralAccepted, Outcome::Allowed, true).in_access_report());
+        assert!(!leaf(Action::AuditRead, Outcome::Allowed, true).in_access_report());
+        // …but every refusal on the case is listed.
+        assert!(leaf(Action::ReferralAccepted, denied(), true).in_access_report());
+    }
 }

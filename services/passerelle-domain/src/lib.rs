@@ -13,5 +13,6 @@ pub mod lifecycle;
 pub mod merkle;
 pub mod model;
 pub mod policy;
+pub mod proof;
 pub mod rules;
 pub mod verify;

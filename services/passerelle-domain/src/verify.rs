@@ -12,17 +12,36 @@
 //! * each leaf: its `seq` is the next one from 0 (no gap, no duplicate, no reordering); its
 //!   stored hash is the RFC 6962 leaf hash of its bytes; its bytes decode as a canonical
 //!   [`AuditLeaf`];
-//! * a kept checkpoint (`--against`): it verifies with the log's key; when the log reaches
-//!   its size `m`, the root of the first `m` leaves equals its root (else history was
-//!   rewritten); a kept checkpoint larger than the log means truncation or rollback;
+//! * kept checkpoints (`--against`, the checkpoint folder's latest): each verifies with the
+//!   log's key; when the log reaches its size `m`, the root of the first `m` leaves equals
+//!   its root (else history was rewritten); a kept checkpoint larger than the log means
+//!   truncation or rollback;
 //! * the stored head: its checkpoint verifies with the log's key and names the head's size
-//!   and root; the head's size is the number of leaves and its root the recomputed root.
+//!   and root; the head's size is the number of leaves and its root the recomputed root
+//!   ([`Verifier::finish`]), or the head is the empty tree and there are no leaves
+//!   ([`Verifier::finish_empty`]).
+//!
+//! When a failure names no entry (a root differs), [`Locator`] finds the first entry that
+//! differs from a list of per-size signed checkpoints (the checkpoint folder keeps one per
+//! append).
 
 use std::fmt;
 
 use crate::audit::AuditLeaf;
 use crate::checkpoint::{self, Checkpoint};
-use crate::merkle::{CompactRange, Hash, leaf_hash};
+use crate::merkle::{CompactRange, Hash, empty_root, leaf_hash};
+
+mod locate;
+pub use locate::Locator;
+
+/// A signed checkpoint kept outside the database, checked against the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept<'a> {
+    /// Where it comes from, for messages (e.g. `--against file`, `checkpoint folder`).
+    pub label: &'a str,
+    /// The signed note.
+    pub text: &'a str,
+}
 
 /// The audit head as stored beside the leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +61,7 @@ pub struct VerifySummary {
     pub entries: u64,
     /// The recomputed root (equal to the head's).
     pub root: Hash,
-    /// The size of the kept checkpoint checked against, if any.
+    /// The size of the largest kept checkpoint checked against, if any.
     pub kept_size: Option<u64>,
 }
 
@@ -80,7 +99,8 @@ pub struct Verifier {
     name: String,
     public_key: [u8; 32],
     range: CompactRange,
-    kept: Option<Checkpoint>,
+    /// Kept checkpoints with their labels.
+    kept: Vec<(String, Checkpoint)>,
     failed: Option<VerifyFailure>,
 }
 
@@ -92,18 +112,37 @@ impl Verifier {
         public_key: &[u8; 32],
         kept_checkpoint: Option<&str>,
     ) -> Result<Verifier, VerifyFailure> {
-        let kept = match kept_checkpoint {
-            None => None,
-            Some(text) => match checkpoint::verify(text, signer_name, public_key) {
-                Ok(cp) => Some(cp),
-                Err(e) => return fail(None, format!("kept checkpoint does not verify: {e}")),
-            },
-        };
+        let kept: Vec<Kept<'_>> = kept_checkpoint
+            .map(|text| Kept {
+                label: "kept checkpoint",
+                text,
+            })
+            .into_iter()
+            .collect();
+        Verifier::with_kept(signer_name, public_key, &kept)
+    }
+
+    /// Starts a verification against any number of kept checkpoints (each signature is
+    /// checked here; a failure names the checkpoint by its label).
+    pub fn with_kept(
+        signer_name: &str,
+        public_key: &[u8; 32],
+        kept: &[Kept<'_>],
+    ) -> Result<Verifier, VerifyFailure> {
+        let mut checked = Vec::with_capacity(kept.len());
+        for k in kept {
+            match checkpoint::verify(k.text, signer_name, public_key) {
+                Ok(cp) => checked.push((k.label.to_owned(), cp)),
+                Err(e) => {
+                    return fail(None, format!("the {} does not verify: {e}", k.label));
+                }
+            }
+        }
         let v = Verifier {
             name: signer_name.to_owned(),
             public_key: *public_key,
             range: CompactRange::empty(),
-            kept,
+            kept: checked,
             failed: None,
         };
         v.check_kept()?;
@@ -115,18 +154,25 @@ impl Verifier {
         self.range.size()
     }
 
-    /// Checks the kept checkpoint once the log has reached its size.
+    /// The root of the leaves accepted so far.
+    pub fn root(&self) -> Hash {
+        self.range.root()
+    }
+
+    /// Checks the kept checkpoints once the log has reached their size.
     fn check_kept(&self) -> Result<(), VerifyFailure> {
-        match &self.kept {
-            Some(k) if k.size == self.range.size() && k.root != self.range.root() => fail(
-                None,
-                format!(
-                    "the first {} entries do not match the kept checkpoint: history was rewritten",
-                    k.size
-                ),
-            ),
-            _ => Ok(()),
+        let n = self.range.size();
+        for (label, k) in &self.kept {
+            if k.size == n && k.root != self.range.root() {
+                return fail(
+                    None,
+                    format!(
+                        "the first {n} entries do not match the {label}: history was rewritten"
+                    ),
+                );
+            }
         }
+        Ok(())
     }
 
     /// Checks one leaf: `seq` must be the next index, `stored_hash` the leaf hash of
@@ -137,6 +183,17 @@ impl Verifier {
         bytes: &[u8],
         stored_hash: &Hash,
     ) -> Result<(), VerifyFailure> {
+        self.feed_leaf(seq, bytes, stored_hash).map(drop)
+    }
+
+    /// Like [`Verifier::feed`], and returns the decoded leaf (for checks of what is stored
+    /// beside it, e.g. search columns).
+    pub fn feed_leaf(
+        &mut self,
+        seq: u64,
+        bytes: &[u8],
+        stored_hash: &Hash,
+    ) -> Result<AuditLeaf, VerifyFailure> {
         if let Some(f) = &self.failed {
             return Err(f.clone());
         }
@@ -147,12 +204,25 @@ impl Verifier {
         r
     }
 
+    /// Records a failure found by the caller about the entry just fed (e.g. a search column
+    /// that differs from the leaf bytes); every later call returns it.
+    pub fn reject(&mut self, seq: u64, reason: impl Into<String>) -> VerifyFailure {
+        let f = VerifyFailure {
+            seq: Some(seq),
+            reason: reason.into(),
+        };
+        if self.failed.is_none() {
+            self.failed = Some(f.clone());
+        }
+        self.failed.clone().unwrap_or(f)
+    }
+
     fn feed_inner(
         &mut self,
         seq: u64,
         bytes: &[u8],
         stored_hash: &Hash,
-    ) -> Result<(), VerifyFailure> {
+    ) -> Result<AuditLeaf, VerifyFailure> {
         let next = self.range.size();
         if seq > next {
             return fail(
@@ -167,11 +237,13 @@ impl Verifier {
         if h != *stored_hash {
             return fail(Some(seq), "stored leaf hash does not match the leaf bytes");
         }
-        if let Err(e) = AuditLeaf::decode(bytes) {
-            return fail(Some(seq), format!("leaf does not decode: {e}"));
-        }
+        let leaf = match AuditLeaf::decode(bytes) {
+            Ok(leaf) => leaf,
+            Err(e) => return fail(Some(seq), format!("leaf does not decode: {e}")),
+        };
         self.range.append(h);
-        self.check_kept()
+        self.check_kept()?;
+        Ok(leaf)
     }
 
     /// Ends the verification against the stored head.
@@ -186,20 +258,12 @@ impl Verifier {
         if cp.size != head.size || cp.root != head.root {
             return fail(None, "the stored head differs from its signed checkpoint");
         }
-        if let Some(k) = &self.kept {
+        for (label, k) in &self.kept {
             if k.origin != cp.origin {
-                return fail(None, "the kept checkpoint is from another log");
-            }
-            if k.size > n {
-                return fail(
-                    Some(n),
-                    format!(
-                        "the kept checkpoint covers {} entries but the log has {n}: truncated or rolled back",
-                        k.size
-                    ),
-                );
+                return fail(None, format!("the {label} is from another log"));
             }
         }
+        self.check_kept_sizes(n)?;
         if head.size > n {
             return fail(
                 Some(n),
@@ -221,8 +285,48 @@ impl Verifier {
         Ok(VerifySummary {
             entries: n,
             root,
-            kept_size: self.kept.map(|k| k.size),
+            kept_size: self.kept.iter().map(|(_, k)| k.size).max(),
         })
+    }
+
+    /// Ends the verification when the stored head is the empty tree (no checkpoint yet):
+    /// intact only if no leaf was fed and no kept checkpoint covers any entry.
+    pub fn finish_empty(self) -> Result<VerifySummary, VerifyFailure> {
+        if let Some(f) = self.failed {
+            return Err(f);
+        }
+        let n = self.range.size();
+        self.check_kept_sizes(n)?;
+        if n > 0 {
+            return fail(
+                Some(0),
+                format!("entries beyond the signed head (0 of {n})"),
+            );
+        }
+        Ok(VerifySummary {
+            entries: 0,
+            root: empty_root(),
+            kept_size: self.kept.iter().map(|(_, k)| k.size).max(),
+        })
+    }
+
+    /// A kept checkpoint larger than the log: truncation or rollback.
+    fn check_kept_sizes(&self, n: u64) -> Result<(), VerifyFailure> {
+        match self
+            .kept
+            .iter()
+            .filter(|(_, k)| k.size > n)
+            .max_by_key(|(_, k)| k.size)
+        {
+            Some((label, k)) => fail(
+                Some(n),
+                format!(
+                    "the {label} covers {} entries but the log has {n}: truncated or rolled back",
+                    k.size
+                ),
+            ),
+            None => Ok(()),
+        }
     }
 }
 

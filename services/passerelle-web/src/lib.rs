@@ -7,6 +7,7 @@
 
 pub mod extract;
 mod handlers;
+mod handlers_audit;
 mod handlers_content;
 mod handlers_identity;
 mod handlers_workflow;
@@ -87,7 +88,8 @@ impl Routes {
 pub fn routes() -> Routes {
     let r = handlers_content::register(handlers::register(Routes::new()));
     let r = handlers_workflow::register(r);
-    handlers_identity::register(r)
+    let r = handlers_identity::register(r);
+    handlers_audit::register(r)
 }
 
 /// The whole application: routes, state and layers.

@@ -97,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let core = wiring::core(&config).await?;
             crate::cmd_identity::user(&core, &config, command).await
         }
+        Command::Audit { command } => crate::cmd_audit::run(&data_dir, command).await,
         Command::Token { command } => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_audit;
 mod cmd_identity;
 mod cmd_referral;
 mod commands;
@@ -72,6 +73,13 @@ pub enum Command {
         /// What to do with the referral.
         #[command(subcommand)]
         command: cmd_referral::ReferralCommand,
+    },
+    /// The audit log: verify, export, checkpoint, prove; offline checks of exports and
+    /// proofs with the public key alone.
+    Audit {
+        /// What to do with the audit log.
+        #[command(subcommand)]
+        command: cmd_audit::AuditCommand,
     },
 }
 
@@ -210,6 +218,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if e.downcast_ref::<cmd_audit::NotIntact>().is_some() {
+                // The log, export or proof does not verify (not: could not check).
+                return std::process::ExitCode::from(2);
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -295,3 +295,95 @@ proptest! {
         prop_assert!(log.verify_with(&resigned, Some(&kept)).is_err());
     }
 }
+
+#[test]
+fn several_kept_checkpoints_are_each_checked_and_named() {
+    let mut log = Log::new(12);
+    let folder = log.checkpoint(12);
+    let against = log.checkpoint(5);
+    let kept = [
+        Kept {
+            label: "--against file",
+            text: &against,
+        },
+        Kept {
+            label: "checkpoint folder",
+            text: &folder,
+        },
+    ];
+    let mut v = Verifier::with_kept(NAME, &log.pk(), &kept).unwrap();
+    for (s, b, h) in &log.leaves {
+        let leaf = v.feed_leaf(*s, b, h).unwrap();
+        assert_eq!(leaf.encode(), *b);
+    }
+    assert_eq!(v.root(), log.root(12));
+    let head = log.checkpoint(12);
+    let cp = checkpoint::parse(&head).unwrap();
+    let s = v
+        .finish(&StoredHead {
+            size: 12,
+            root: cp.root,
+            checkpoint: &head,
+        })
+        .unwrap();
+    assert_eq!(s.kept_size, Some(12));
+
+    // Rolled back to 9 and re-signed: the larger kept checkpoint is named.
+    log.leaves.truncate(9);
+    let e = log.verify(None).map(|_| ());
+    assert!(e.is_ok());
+    let mut v = Verifier::with_kept(NAME, &log.pk(), &kept).unwrap();
+    for (s, b, h) in &log.leaves {
+        v.feed(*s, b, h).unwrap();
+    }
+    let head = log.checkpoint(9);
+    let cp = checkpoint::parse(&head).unwrap();
+    let e = v
+        .finish(&StoredHead {
+            size: 9,
+            root: cp.root,
+            checkpoint: &head,
+        })
+        .unwrap_err();
+    assert_eq!(e.seq, Some(9));
+    assert!(e.reason.contains("checkpoint folder"), "{e}");
+
+    // A kept checkpoint that does not verify is refused by its label.
+    let forged = against.replacen("\n5\n", "\n6\n", 1);
+    let e = Verifier::with_kept(
+        NAME,
+        &log.pk(),
+        &[Kept {
+            label: "--against file",
+            text: &forged,
+        }],
+    )
+    .unwrap_err();
+    assert!(e.reason.contains("--against file"), "{e}");
+}
+
+#[test]
+fn empty_heads() {
+    let log = Log::new(3);
+    let v = Verifier::new(NAME, &log.pk(), None).unwrap();
+    assert_eq!(v.finish_empty().unwrap().entries, 0);
+    // Leaves under an empty head: beyond the signed head.
+    let mut v = Verifier::new(NAME, &log.pk(), None).unwrap();
+    v.feed(0, &log.leaves[0].1, &log.leaves[0].2).unwrap();
+    assert_eq!(v.finish_empty().unwrap_err().seq, Some(0));
+    // Everything deleted, head reset: a kept checkpoint sees it.
+    let kept = log.checkpoint(3);
+    let v = Verifier::new(NAME, &log.pk(), Some(&kept)).unwrap();
+    let e = v.finish_empty().unwrap_err();
+    assert!(e.reason.contains("rolled back"), "{e}");
+}
+
+#[test]
+fn rejected_entries_are_sticky() {
+    let log = Log::new(3);
+    let mut v = Verifier::new(NAME, &log.pk(), None).unwrap();
+    v.feed(0, &log.leaves[0].1, &log.leaves[0].2).unwrap();
+    let f = v.reject(0, "search column actor differs");
+    assert_eq!(f.seq, Some(0));
+    assert_eq!(v.feed(1, &log.leaves[1].1, &log.leaves[1].2), Err(f));
+}
