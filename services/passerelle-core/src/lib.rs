@@ -16,6 +16,7 @@ mod integrity;
 mod journal;
 mod messages;
 mod referrals;
+mod rotation;
 mod shred;
 mod view;
 
@@ -30,6 +31,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
 pub use messages::{MessageList, MessageView, NewMessage};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
+pub use rotation::{KeyStatus, MasterRotation, OrgKeyState, OrgRotation};
 pub use shred::{ShredReason, ShredReport};
 pub use view::{HistoryItem, ReferralView};
 

@@ -19,4 +19,10 @@ macro_rules! conformance {
     )+};
 }
 
-conformance!(shred_content, messages, attachments, leaves_recording);
+conformance!(
+    shred_content,
+    messages,
+    attachments,
+    leaves_recording,
+    keyring
+);

@@ -19,6 +19,7 @@
 mod codec;
 mod content;
 mod error;
+mod keyring;
 mod migrations;
 mod shred;
 mod store;

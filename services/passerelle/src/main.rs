@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_keys;
 mod cmd_referral;
 mod commands;
 mod config;
@@ -58,6 +59,12 @@ pub enum Command {
         /// What to do with tokens.
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Keys: master key rotation, organisation identity rotation, status.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        command: cmd_keys::KeysCommand,
     },
     /// One referral (operator commands; never show content).
     Referral {
