@@ -245,7 +245,7 @@ fn fixture() -> &'static (ReferralKey, Binding, Vec<u8>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn any_bit_flip_fails(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
