@@ -12,12 +12,15 @@ mod auth;
 mod clock;
 mod error;
 mod fault;
+mod identity;
 mod integrity;
 mod journal;
 mod messages;
 mod referrals;
 mod rotation;
+mod session;
 mod shred;
+mod stats;
 mod view;
 
 pub use admin::{
@@ -29,10 +32,20 @@ pub use attachments::{
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
+pub use identity::{
+    ENROLMENT_TTL, EnrolmentForm, EnrolmentLink, EnrolmentPage, HASHING_PERMITS,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
+    TOTP_STEP_SECONDS, TokenInfo, new_secret,
+};
 pub use messages::{MessageList, MessageView, NewMessage};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use rotation::{KeyStatus, MasterRotation, OrgKeyState, OrgRotation};
+pub use session::{
+    Credentials, LOCKOUT, MAX_FAILED_LOGINS, NewSession, SESSION_ABSOLUTE, SESSION_IDLE,
+    SESSION_TOUCH_EVERY, Session, csrf_matches, csrf_token,
+};
 pub use shred::{ShredReason, ShredReport};
+pub use stats::{DelayStats, OrgStats, SideStats};
 pub use view::{HistoryItem, ReferralView};
 
 use std::path::PathBuf;

@@ -23,6 +23,7 @@
 mod codec;
 mod content;
 mod error;
+mod identity;
 mod keyring;
 mod migrations;
 mod shred;

@@ -33,6 +33,7 @@ macro_rules! embedded {
 pub(crate) const MAIN: &[Embedded] = embedded!("main":
     1, "init", "0001_init.sql";
     2, "content", "0002_content.sql";
+    3, "identity", "0003_identity.sql";
 );
 
 /// Migrations of the keystore schema (their own table `keystore._sqlx_migrations`).

@@ -19,6 +19,7 @@
 mod codec;
 mod content;
 mod error;
+mod identity;
 mod keyring;
 mod migrations;
 mod shred;

@@ -13,6 +13,7 @@
 //!   harmless; shredding deletes wraps first, then ciphertexts.
 
 pub mod content;
+pub mod identity;
 pub mod keyring;
 pub mod rows;
 pub mod shred;
@@ -21,6 +22,7 @@ pub mod shred;
 pub mod conformance;
 
 pub use content::{AttachmentDone, AttachmentRow, ContentStore, ContentTx, MessageRow};
+pub use identity::*;
 pub use keyring::{KeyringStore, KeyringTx};
 pub use rows::*;
 pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
@@ -53,7 +55,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
-pub trait Store: ShredStore + ContentStore + KeyringStore + Send + Sync + 'static {
+pub trait Store:
+    ShredStore + ContentStore + KeyringStore + IdentityStore + StatsStore + Send + Sync + 'static
+{
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -132,7 +136,7 @@ pub trait Store: ShredStore + ContentStore + KeyringStore + Send + Sync + 'stati
 /// commit. The append takes the audit head lock; holding it while waiting for another row
 /// lock could deadlock.
 #[async_trait]
-pub trait StoreTx: ShredTx + ContentTx + KeyringTx + Send {
+pub trait StoreTx: ShredTx + ContentTx + KeyringTx + IdentityTx + Send {
     /// Inserts an organisation.
     async fn insert_org(&mut self, org: &OrgRow) -> StoreResult<()>;
     /// Inserts an organisation identity version.

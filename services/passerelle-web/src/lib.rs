@@ -8,8 +8,13 @@
 pub mod extract;
 mod handlers;
 mod handlers_content;
+mod handlers_identity;
+pub mod lang;
 mod layers;
+pub mod pages;
 pub mod problem;
+pub mod ratelimit;
+pub mod session;
 
 use axum::Router;
 use axum::http::Method;
@@ -31,6 +36,17 @@ pub struct AppState {
 pub struct WebConfig {
     /// Send `Strict-Transport-Security` (served over TLS).
     pub hsts: bool,
+    /// Rate limits ([`ratelimit::Limits::default`] in service).
+    pub limits: ratelimit::Limits,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            hsts: true,
+            limits: ratelimit::Limits::default(),
+        }
+    }
 }
 
 /// A router that remembers every (method, path) it serves.
@@ -68,7 +84,9 @@ impl Routes {
 
 /// Every route of the service.
 pub fn routes() -> Routes {
-    handlers_content::register(handlers::register(Routes::new()))
+    handlers_identity::register(handlers_content::register(
+        handlers::register(Routes::new()),
+    ))
 }
 
 /// The whole application: routes, state and layers.

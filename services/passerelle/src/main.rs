@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_identity;
 mod cmd_keys;
 mod cmd_referral;
 mod commands;
@@ -112,6 +113,17 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Prints a new one-time enrolment link (72 h): the password and second factor are
+    /// cleared and every web session ends until the user enrols again.
+    Reset {
+        /// Whose account.
+        username: String,
+    },
+    /// Disables a user (never deleted): every web session ends, every API token is revoked.
+    Disable {
+        /// Whose account.
+        username: String,
+    },
 }
 
 /// `passerelle token …`
@@ -129,6 +141,11 @@ pub enum TokenCommand {
     Revoke {
         /// The token id printed at issue.
         token_id: String,
+    },
+    /// Lists a user's tokens: id, created, expires, revoked (never the token itself).
+    List {
+        /// Whose tokens.
+        username: String,
     },
 }
 

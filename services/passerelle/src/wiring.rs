@@ -91,7 +91,7 @@ pub async fn core(config: &Config) -> anyhow::Result<Core> {
 pub async fn serve(config: &Config, core: Core) -> anyhow::Result<()> {
     crate::tls::ensure_certificate(config)?;
     let tls = crate::tls::server_config(config)?;
-    let app = passerelle_web::app(core.clone(), &WebConfig { hsts: true });
+    let app = passerelle_web::app(core.clone(), &WebConfig::default());
     let handle = axum_server::Handle::<SocketAddr>::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {

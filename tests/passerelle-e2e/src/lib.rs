@@ -202,12 +202,11 @@ impl Deployment {
 
     /// Starts `serve` on a free port and waits until it says where it listens.
     pub fn serve(&self) -> Server {
-        self.serve_env(&[])
+        self.serve_with(&[])
     }
 
-    /// Like [`Deployment::serve`], with extra environment variables (e.g.
-    /// `PASSERELLE_MAX_ATTACHMENT_BYTES`).
-    pub fn serve_env(&self, env: &[(&str, &str)]) -> Server {
+    /// Like [`Deployment::serve`], with more environment variables (e.g. `RUST_LOG`).
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
         let mut c = self.command();
         c.envs(env.iter().copied());
         c.arg("serve")

@@ -177,7 +177,7 @@ async fn flow(backend: Backend, big: usize) {
     let outsider = d.token("jur.cidff");
     let coordinator = d.token("coord.avec");
     let limit = (big + MIB).to_string();
-    let server = d.serve_env(&[("PASSERELLE_MAX_ATTACHMENT_BYTES", &limit)]);
+    let server = d.serve_with(&[("PASSERELLE_MAX_ATTACHMENT_BYTES", &limit)]);
     let s = &server;
     let a = s
         .call(
@@ -338,7 +338,7 @@ async fn flow(backend: Backend, big: usize) {
     // Over the limit: restart with a 1 MiB limit; 413 and nothing kept.
     let log = server.log();
     assert!(server.stop().success());
-    let server = d.serve_env(&[("PASSERELLE_MAX_ATTACHMENT_BYTES", "1048576")]);
+    let server = d.serve_with(&[("PASSERELLE_MAX_ATTACHMENT_BYTES", "1048576")]);
     let s = &server;
     let rows_before = all_rows(&d).await;
     let (st, p) = upload(s, &psy, &id, "trop-gros.bin", None, content(2 * MIB)).await;
