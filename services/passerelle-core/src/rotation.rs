@@ -14,7 +14,8 @@
 //!
 //! **Organisation identity** (`passerelle keys rotate-org SLUG`): a new identity version
 //! (filings wrap to it at once), every referral key wrap of the organisation re-wrapped to
-//! it (compare-and-set on the wrap's version), the old versions retired (filings that
+//! it (compare-and-set on the wrap's version) and every TOTP seed of its users re-sealed to
+//! it, the old versions retired (filings that
 //! wrapped to them meanwhile refuse to commit and wrap again), the wraps made meanwhile
 //! re-wrapped, then the old identities destroyed (their wrapped identity emptied). Readers
 //! that meet a destroyed version read the wrap again. Run again after a crash, it resumes
@@ -66,7 +67,9 @@ pub struct OrgRotation {
     pub created: bool,
     /// Referral key wraps re-wrapped by this run.
     pub rewrapped: u64,
-    /// Wraps that could not be opened with the old identity (left as they are, old
+    /// Users' TOTP seeds (and pending ones of enrolment links) re-sealed by this run.
+    pub resealed: u64,
+    /// Wraps or seeds that could not be opened with the old identity (left as they are, old
     /// identities kept).
     pub failed: u64,
     /// Old identity versions retired by this run.
@@ -310,6 +313,8 @@ impl Core {
 
         self.rewrap_referral_keys(&org, &target_row, &mut report)
             .await?;
+        self.reseal_user_secrets(&org, &target_row, &mut report)
+            .await?;
         if report.failed > 0 {
             return Ok(report);
         }
@@ -322,8 +327,11 @@ impl Core {
         } else {
             drop(tx);
         }
-        // Filings that wrapped to an old version and committed before the retirement.
+        // Filings (and enrolments) that used an old version and committed before the
+        // retirement.
         self.rewrap_referral_keys(&org, &target_row, &mut report)
+            .await?;
+        self.reseal_user_secrets(&org, &target_row, &mut report)
             .await?;
         let left = self
             .store()
@@ -413,6 +421,59 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Re-seals the organisation's users' TOTP seeds (and the pending seeds of their
+    /// unused enrolment links) from older identity versions to the target one, each with a
+    /// compare-and-set, so that destroying the old identities locks nobody out.
+    async fn reseal_user_secrets(
+        &self,
+        org: &OrgRow,
+        target: &OrgKeyRow,
+        report: &mut OrgRotation,
+    ) -> CoreResult<()> {
+        for secret in self.store().sealed_user_secrets(org.id).await? {
+            let Some(version) = passerelle_vault::sealed_secret_key_version(&secret.sealed) else {
+                report.failed += 1;
+                continue;
+            };
+            if version >= target.version {
+                continue;
+            }
+            let old = self.store().org_key(org.id, version).await?.filter(live);
+            let Some(old) = old else {
+                tracing::warn!(org = %org.slug, user = %secret.user, version, "a sealed user secret names an identity version that is gone");
+                report.failed += 1;
+                continue;
+            };
+            let identity = self.vault().org_identity(
+                org.id,
+                old.version,
+                &old.wrapped_identity,
+                &old.kek_version,
+            )?;
+            let Ok(seed) =
+                passerelle_vault::open_totp_secret(&identity, secret.user, &secret.sealed)
+            else {
+                report.failed += 1;
+                continue;
+            };
+            let new = passerelle_vault::seal_totp_secret(
+                &target.recipient,
+                target.version,
+                secret.user,
+                &seed,
+            )?;
+            let mut tx = self.store().begin().await?;
+            if tx
+                .reseal_user_secret(secret.holder, secret.id, &secret.sealed, &new)
+                .await?
+            {
+                tx.commit().await?;
+                report.resealed += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Where every key stands (`passerelle keys status`).

@@ -284,3 +284,94 @@ async fn interrupted_rotations_resume_on_sqlite() {
 async fn interrupted_rotations_resume_on_postgres() {
     resumed(Backend::Postgres).await;
 }
+
+/// A user's TOTP seed and an enrolment link's pending seed, sealed to the organisation's
+/// identity, follow it through `rotate-org`: nobody is locked out when the old identity is
+/// destroyed.
+async fn seeds_follow(backend: Backend) {
+    let Some(h) = Harness::new(backend).await else {
+        return;
+    };
+    let w = h.world().await;
+    let id = h.file(&w).await;
+    let v1 = h.store.org_key(w.avec_org, 1).await.unwrap().unwrap();
+    let seed = b"0123456789abcdefghij";
+    let user = w.psy.user_id();
+    let sealed = passerelle_vault::seal_totp_secret(&v1.recipient, 1, user, seed).unwrap();
+    let pending =
+        passerelle_vault::seal_totp_secret(&v1.recipient, 1, user, b"pending-seed").unwrap();
+    let link = passerelle_store::EnrolmentRow {
+        id: uuid::Uuid::new_v4(),
+        user_id: user,
+        hash: [7; 32],
+        created_at: time::OffsetDateTime::now_utc(),
+        expires_at: time::OffsetDateTime::now_utc() + time::Duration::days(3),
+        used_at: None,
+        pending_totp: Some(pending),
+    };
+    let mut tx = h.store.begin().await.unwrap();
+    assert!(tx.set_credentials(user, None, Some(&sealed)).await.unwrap());
+    tx.insert_enrolment(&link).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let r = h
+        .core
+        .rotate_org_key(&OrgSlug::parse("avec63").unwrap(), &ctx())
+        .await
+        .unwrap();
+    assert_eq!((r.version, r.resealed, r.failed, r.destroyed), (2, 2, 0, 1));
+    let v2 = h.store.org_key(w.avec_org, 2).await.unwrap().unwrap();
+    let identity = h
+        .vault
+        .org_identity(w.avec_org, 2, &v2.wrapped_identity, &v2.kek_version)
+        .unwrap();
+    let stored = h
+        .store
+        .user_by_id(user)
+        .await
+        .unwrap()
+        .unwrap()
+        .totp_secret
+        .unwrap();
+    assert_eq!(
+        passerelle_vault::sealed_secret_key_version(&stored),
+        Some(2)
+    );
+    assert_eq!(
+        passerelle_vault::open_totp_secret(&identity, user, &stored)
+            .unwrap()
+            .as_slice(),
+        seed
+    );
+    let secrets = h.store.sealed_user_secrets(w.avec_org).await.unwrap();
+    let pending = secrets
+        .iter()
+        .find(|s| s.id == link.id)
+        .expect("the pending seed");
+    assert_eq!(
+        passerelle_vault::open_totp_secret(&identity, user, &pending.sealed)
+            .unwrap()
+            .as_slice(),
+        b"pending-seed"
+    );
+    assert!(
+        h.store
+            .org_key(w.avec_org, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_identity
+            .is_empty()
+    );
+    all_open(&h, &w, &[id]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seeds_follow_the_identity_on_sqlite() {
+    seeds_follow(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seeds_follow_the_identity_on_postgres() {
+    seeds_follow(Backend::Postgres).await;
+}

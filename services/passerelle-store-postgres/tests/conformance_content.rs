@@ -24,5 +24,6 @@ conformance!(
     messages,
     attachments,
     leaves_recording,
-    keyring
+    keyring,
+    user_secrets
 );

@@ -2,7 +2,7 @@
 //! the main database's `org_keys`.
 
 use async_trait::async_trait;
-use passerelle_domain::ids::{OrgId, ReferralId};
+use passerelle_domain::ids::{OrgId, ReferralId, UserId};
 use passerelle_store::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,6 +65,47 @@ impl KeyringStore for SqliteStore {
             .map(|(o, v, n)| (OrgId(o), v, n.max(0) as u64))
             .collect())
     }
+
+    async fn sealed_user_secrets(&self, org: OrgId) -> StoreResult<Vec<SealedUserSecret>> {
+        let users: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, totp_secret FROM users WHERE org_id = $1 AND totp_secret IS NOT NULL \
+             ORDER BY id",
+        )
+        .bind(org.0)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        let links: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT e.id, e.user_id, e.pending_totp FROM enrolments e \
+             JOIN users u ON u.id = e.user_id \
+             WHERE u.org_id = $1 AND e.used_at IS NULL AND e.pending_totp IS NOT NULL \
+             ORDER BY e.id",
+        )
+        .bind(org.0)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        let mut out: Vec<SealedUserSecret> = users
+            .into_iter()
+            .map(|(id, sealed)| SealedUserSecret {
+                holder: SecretHolder::User,
+                id,
+                user: UserId(id),
+                sealed,
+            })
+            .collect();
+        out.extend(
+            links
+                .into_iter()
+                .map(|(id, user, sealed)| SealedUserSecret {
+                    holder: SecretHolder::Enrolment,
+                    id,
+                    user: UserId(user),
+                    sealed,
+                }),
+        );
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -124,6 +165,32 @@ impl KeyringTx for SqliteTx {
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
+    }
+
+    async fn reseal_user_secret(
+        &mut self,
+        holder: SecretHolder,
+        id: Uuid,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        let sql = match holder {
+            SecretHolder::User => {
+                "UPDATE users SET totp_secret = $1 WHERE id = $2 AND totp_secret = $3"
+            }
+            SecretHolder::Enrolment => {
+                "UPDATE enrolments SET pending_totp = $1 \
+                 WHERE id = $2 AND used_at IS NULL AND pending_totp = $3"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn org_keys_usable(&mut self, keys: &[(OrgId, i32)]) -> StoreResult<bool> {

@@ -43,7 +43,8 @@ conformance!(
     messages,
     attachments,
     leaves_recording,
-    keyring
+    keyring,
+    user_secrets
 );
 
 /// `secure_delete`: the bytes of a deleted wrap are gone from the keystore file, while a

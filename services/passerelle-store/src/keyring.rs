@@ -7,10 +7,33 @@
 //! overwrite each other's work.
 
 use async_trait::async_trait;
-use passerelle_domain::ids::{OrgId, ReferralId};
+use passerelle_domain::ids::{OrgId, ReferralId, UserId};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::{KeyWrapRow, StoreResult};
+
+/// Where a user secret sealed to an organisation identity is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretHolder {
+    /// `users.totp_secret` of the user (`id` is the user's).
+    User,
+    /// `enrolments.pending_totp` of an unused enrolment link (`id` is the link's).
+    Enrolment,
+}
+
+/// A user secret (TOTP seed) sealed to an organisation identity version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedUserSecret {
+    /// Which column holds it.
+    pub holder: SecretHolder,
+    /// The row's id (user or enrolment link).
+    pub id: Uuid,
+    /// The user it belongs to.
+    pub user: UserId,
+    /// The sealed bytes (the identity version first, see the vault's `user_secret`).
+    pub sealed: Vec<u8>,
+}
 
 /// Keystore reads and compare-and-set writes of the rotation.
 #[async_trait]
@@ -31,6 +54,10 @@ pub trait KeyringStore: Send + Sync {
 
     /// How many wraps each (organisation, identity version) has.
     async fn key_wrap_counts(&self) -> StoreResult<Vec<(OrgId, i32, u64)>>;
+
+    /// Every user secret sealed to one of `org`'s identities: its users' TOTP seeds and
+    /// the pending seeds of their unused enrolment links.
+    async fn sealed_user_secrets(&self, org: OrgId) -> StoreResult<Vec<SealedUserSecret>>;
 }
 
 /// Main-database writes of the rotation, in the transaction of their `key.rotated` leaf.
@@ -59,6 +86,16 @@ pub trait KeyringTx: Send {
     /// Destroys the retired identity versions of `org` below `below`: their wrapped
     /// identity is emptied (nothing can unwrap them again); returns how many.
     async fn destroy_retired_org_keys(&mut self, org: OrgId, below: i32) -> StoreResult<u64>;
+
+    /// Replaces a sealed user secret if it is still `old` (compare-and-set); false
+    /// otherwise (changed meanwhile, or the link used).
+    async fn reseal_user_secret(
+        &mut self,
+        holder: SecretHolder,
+        id: Uuid,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool>;
 
     /// Whether every `(organisation, identity version)` is still usable for new wraps
     /// (exists, not retired), checked under a lock that orders it with

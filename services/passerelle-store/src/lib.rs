@@ -23,7 +23,7 @@ pub mod conformance;
 
 pub use content::{AttachmentDone, AttachmentRow, ContentStore, ContentTx, MessageRow};
 pub use identity::*;
-pub use keyring::{KeyringStore, KeyringTx};
+pub use keyring::{KeyringStore, KeyringTx, SealedUserSecret, SecretHolder};
 pub use rows::*;
 pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
 

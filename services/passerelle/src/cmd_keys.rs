@@ -93,19 +93,20 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 })
                 .context("the rotation stopped; run `passerelle keys rotate-org` again")?;
             println!(
-                "Organisation {slug}: identity v{} ({}); {} referral key wrap(s) re-wrapped; \
-                 {} old identit{} retired, {} destroyed.",
+                "Organisation {slug}: identity v{} ({}); {} referral key wrap(s) re-wrapped, \
+                 {} user secret(s) re-sealed; {} old identit{} retired, {} destroyed.",
                 r.version,
                 if r.created { "new" } else { "resumed" },
                 r.rewrapped,
+                r.resealed,
                 r.retired,
                 if r.retired == 1 { "y" } else { "ies" },
                 r.destroyed
             );
             if r.failed > 0 {
                 anyhow::bail!(
-                    "{} wrap(s) could not be opened with the old identity; the old identity \
-                     is kept. Check `passerelle keys status` and the log.",
+                    "{} wrap(s) or user secret(s) could not be opened with the old identity; \
+                     the old identity is kept. Check `passerelle keys status` and the log.",
                     r.failed
                 );
             }

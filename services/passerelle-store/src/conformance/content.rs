@@ -637,3 +637,103 @@ pub async fn keyring(store: &dyn Store) {
         vec![1u8; 60]
     );
 }
+
+/// The user secrets sealed to an organisation's identities (TOTP seeds of its users and
+/// pending seeds of their unused enrolment links) are listed for `rotate-org` and replaced
+/// with a compare-and-set.
+pub async fn user_secrets(store: &dyn Store) {
+    let w = world(store).await;
+    let link = |used: bool, n: u8| EnrolmentRow {
+        id: uuid(),
+        user_id: w.receiver.id,
+        hash: hash_of(unique()),
+        created_at: T0,
+        expires_at: T0 + Duration::days(3),
+        used_at: used.then_some(T0),
+        pending_totp: Some(vec![n; 50]),
+    };
+    let (open_link, used_link) = (link(false, 7), link(true, 8));
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.set_credentials(w.receiver.id, None, Some(&[5u8; 60]))
+            .await
+            .expect("credentials")
+    );
+    assert!(
+        tx.set_credentials(w.referrer.id, None, None)
+            .await
+            .expect("credentials")
+    );
+    tx.insert_enrolment(&open_link).await.expect("link");
+    tx.insert_enrolment(&used_link).await.expect("link");
+    tx.commit().await.expect("commit");
+
+    let secrets = store.sealed_user_secrets(w.to.id).await.expect("secrets");
+    assert_eq!(
+        secrets,
+        vec![
+            SealedUserSecret {
+                holder: SecretHolder::User,
+                id: w.receiver.id.0,
+                user: w.receiver.id,
+                sealed: vec![5u8; 60],
+            },
+            SealedUserSecret {
+                holder: SecretHolder::Enrolment,
+                id: open_link.id,
+                user: w.receiver.id,
+                sealed: vec![7u8; 50],
+            },
+        ]
+    );
+    assert!(
+        store
+            .sealed_user_secrets(w.from.id)
+            .await
+            .expect("secrets")
+            .is_empty(),
+        "the referrer has no secret"
+    );
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.reseal_user_secret(SecretHolder::User, w.receiver.id.0, &[5u8; 60], &[6u8; 61])
+            .await
+            .expect("reseal")
+    );
+    assert!(
+        !tx.reseal_user_secret(SecretHolder::User, w.receiver.id.0, &[5u8; 60], &[9u8; 61])
+            .await
+            .expect("stale"),
+        "compare-and-set"
+    );
+    assert!(
+        tx.reseal_user_secret(
+            SecretHolder::Enrolment,
+            open_link.id,
+            &[7u8; 50],
+            &[1u8; 50]
+        )
+        .await
+        .expect("reseal link")
+    );
+    assert!(
+        !tx.reseal_user_secret(
+            SecretHolder::Enrolment,
+            used_link.id,
+            &[8u8; 50],
+            &[1u8; 50]
+        )
+        .await
+        .expect("used link"),
+        "a used link is left alone"
+    );
+    tx.commit().await.expect("commit");
+    let user = store
+        .user_by_id(w.receiver.id)
+        .await
+        .expect("user")
+        .expect("exists");
+    assert_eq!(user.totp_secret, Some(vec![6u8; 61]));
+    let secrets = store.sealed_user_secrets(w.to.id).await.expect("secrets");
+    assert_eq!(secrets[1].sealed, vec![1u8; 50]);
+}
