@@ -20,8 +20,8 @@ pub enum CoreError {
     /// The content was destroyed (410).
     #[error("content destroyed")]
     Gone,
-    /// The referral was archived by the retention policy (410 for everyone but a
-    /// coordinator of a party, who reads it with a stated reason).
+    /// The referral was archived by the retention policy (410 on the usual routes; its
+    /// parties read it through the archive read, with a stated reason).
     #[error("archived")]
     Archived,
     /// The state does not allow this action (409).

@@ -1,8 +1,9 @@
 //! Retention in two stages, after the CNIL's guidance for the social sector: a referral
 //! with no **contact** for [`RetentionPolicy::archive_after`] (default 2 years) is
 //! **archived** — out of both boxes, unreadable through the usual routes (`410 archived`),
-//! readable only by a coordinator of a party organisation with a stated reason — and its
-//! content is destroyed [`RetentionPolicy::shred_after`] later (default 3 years).
+//! readable only by the referrers and receivers of its two organisations with a stated
+//! reason — and its content is destroyed [`RetentionPolicy::shred_after`] later (default
+//! 3 years).
 //!
 //! A contact is an acceptance, a message, a closing, or a contact recorded by the
 //! receiving organisation (`POST /referrals/{id}/contact`); reads are not contacts. The
@@ -210,9 +211,10 @@ impl Core {
         })
     }
 
-    /// A coordinator of a party organisation reads an archived referral, stating why. The
-    /// reason is sealed to the referral key and its digest is in the audit leaf, committed
-    /// before the content is returned.
+    /// A referrer or receiver of a party organisation reads an archived referral, stating
+    /// why (coordinators never read content, CONTRACT.md). The reason is sealed to the
+    /// referral key and its digest is in the audit leaf, committed before the content is
+    /// returned.
     pub async fn read_archived(
         &self,
         p: &Principal,

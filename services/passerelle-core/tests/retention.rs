@@ -1,7 +1,8 @@
 //! Retention, archive reads and the 226-14 3° flag, in process with an injected clock
 //! (never a sleep), on SQLite and on PostgreSQL: a referral without contact is archived
 //! after the first period (out of the boxes, `410 archived`, readable by a party's
-//! coordinator with a stated reason), and its content destroyed after the second.
+//! referrers and receivers with a stated reason, never by a coordinator), and its content
+//! destroyed after the second.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ async fn world(store: Arc<dyn Store>, dir: tempfile::TempDir) -> World {
         ("psy", "avec63", Role::Receiver, false),
         ("coord", "avec63", Role::Coordinator, false),
         ("coord.police", "police", Role::Coordinator, false),
-        ("coord.chambre", "chambre-vif", Role::Coordinator, false),
+        ("greffe", "chambre-vif", Role::Receiver, false),
         ("dr", "chu", Role::Referrer, true),
     ] {
         core.add_user(
@@ -241,22 +242,25 @@ async fn scenario(w: World) {
     ));
     assert!(w.core.open_referral(&psy, handled.id, &ctx).await.is_ok());
 
-    // Archive reads: a coordinator of a party, with a stated reason.
-    let coord = w.who("coord").await;
+    // Archive reads: a referrer or receiver of a party, with a stated reason; never a
+    // coordinator (CONTRACT.md: coordinators see counts and delays, no content).
     let reason = |r: &str| ArchiveReadRequest { reason: r.into() };
     assert!(matches!(
         w.core
-            .read_archived(&coord, silent.id, reason("  "), &ctx)
+            .read_archived(&psy, silent.id, reason("  "), &ctx)
             .await,
         Err(CoreError::BadRequest(_))
     ));
-    assert!(matches!(
-        w.core
-            .read_archived(&psy, silent.id, reason("curiosité"), &ctx)
-            .await,
-        Err(CoreError::Forbidden(_))
-    ));
-    let outsider = w.who("coord.chambre").await;
+    for coordinator in ["coord", "coord.police"] {
+        let coord = w.who(coordinator).await;
+        assert!(matches!(
+            w.core
+                .read_archived(&coord, silent.id, reason("curiosité"), &ctx)
+                .await,
+            Err(CoreError::Forbidden(_))
+        ));
+    }
+    let outsider = w.who("greffe").await;
     assert!(matches!(
         w.core
             .read_archived(&outsider, silent.id, reason("enquête"), &ctx)
@@ -265,27 +269,27 @@ async fn scenario(w: World) {
     ));
     assert!(matches!(
         w.core
-            .read_archived(&coord, handled.id, reason("contrôle"), &ctx)
+            .read_archived(&psy, handled.id, reason("contrôle"), &ctx)
             .await,
         Err(CoreError::Conflict(_))
     ));
     let view = w
         .core
-        .read_archived(&coord, silent.id, reason("Réquisition judiciaire"), &ctx)
+        .read_archived(&psy, silent.id, reason("Réquisition judiciaire"), &ctx)
         .await
         .unwrap();
     assert_eq!(view.subject.name.as_deref(), Some("Ysolde Marchetti-Brun"));
-    let sender_coord = w.who("coord.police").await;
     assert!(
         w.core
-            .read_archived(&sender_coord, silent.id, reason("Contrôle interne"), &ctx)
+            .read_archived(&iscg, silent.id, reason("Contrôle interne"), &ctx)
             .await
             .is_ok()
     );
     let reads = w.leaves(Action::ArchiveRead).await;
     assert_eq!(reads.len(), 2);
     assert_eq!(reads[0].targets.referral, Some(silent.id));
-    assert_eq!(reads[0].actor.as_ref().map(|u| u.as_str()), Some("coord"));
+    assert_eq!(reads[0].actor.as_ref().map(|u| u.as_str()), Some("psy"));
+    assert_eq!(reads[1].actor.as_ref().map(|u| u.as_str()), Some("iscg"));
     assert_eq!(reads[0].ciphertext_sha256.len(), 1, "the reason's digest");
     let archived = w.leaves(Action::ReferralArchived).await;
     assert_eq!(archived.len(), 1);
@@ -300,10 +304,10 @@ async fn scenario(w: World) {
     w.at(T0 + Duration::days(731 + 3 * 365) + Duration::minutes(1));
     let r = w.core.run_retention(&policy, &ctx).await.unwrap();
     assert_eq!((r.archived, r.shredded), (0, 1));
-    let coord = w.who("coord").await;
+    let psy = w.who("psy").await;
     assert!(matches!(
         w.core
-            .read_archived(&coord, silent.id, reason("encore"), &ctx)
+            .read_archived(&psy, silent.id, reason("encore"), &ctx)
             .await,
         Err(CoreError::Gone)
     ));

@@ -80,7 +80,7 @@ str_enum!(
     TaskClosed => "task.closed",
     /// Contact with the person recorded by the holding organisation (retention clock).
     ContactRecorded => "contact.recorded",
-    /// An archived referral read by a coordinator, with a stated reason.
+    /// An archived referral read by a party's referrer or receiver, with a stated reason.
     ArchiveRead => "referral.archive_read",
     /// Backup restored.
     Restored => "restored",

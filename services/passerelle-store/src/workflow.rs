@@ -55,7 +55,7 @@ pub struct RetentionRow {
     /// The last contact (accept, message, close, recorded contact); the filing time at
     /// first.
     pub last_contact_at: OffsetDateTime,
-    /// When it was archived (out of the boxes, coordinator-only reads).
+    /// When it was archived (out of the boxes, read only with a stated reason).
     pub archived_at: Option<OffsetDateTime>,
     /// When its content is to be destroyed (set by a withdrawal of a never-opened referral,
     /// or by archiving); the content is unreadable from then on.
@@ -107,7 +107,7 @@ pub struct NotificationQuery {
     pub limit: u32,
 }
 
-/// A coordinator's read of an archived referral, with the stated reason (sealed to the
+/// A party's read of an archived referral, with the stated reason (sealed to the
 /// referral's key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveReadRow {
@@ -208,6 +208,6 @@ pub trait WorkflowTx: Send {
     async fn insert_notification(&mut self, n: &NotificationRow) -> StoreResult<()>;
     /// Sets (or, with `None`, removes) an organisation's notice address.
     async fn set_org_email(&mut self, org: OrgId, email: Option<&str>) -> StoreResult<()>;
-    /// Records a coordinator's read of an archived referral.
+    /// Records a party's read of an archived referral.
     async fn insert_archive_read(&mut self, r: &ArchiveReadRow) -> StoreResult<()>;
 }

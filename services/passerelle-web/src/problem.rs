@@ -150,7 +150,7 @@ impl From<CoreError> for Problem {
                 StatusCode::GONE,
                 "archived",
                 "Archived",
-                "This referral was archived by the retention policy: a coordinator of your organisation can read it with a stated reason.",
+                "This referral was archived by the retention policy: your organisation can still read it through its archive read, with a stated reason.",
             ),
             CoreError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", d),
             CoreError::Rule(v) => Problem::new(

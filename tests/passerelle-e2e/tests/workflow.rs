@@ -1313,10 +1313,11 @@ async fn retention(e: &E) {
     problem(&e.get(&id, "psy.bernard").await, 410, "archived");
     problem(&e.get(&id, "iscg.martin").await, 410, "archived");
     assert_eq!(e.get(&yid, "psy.bernard").await.status, 200);
-    // Readable by the holding organisation's coordinator, with a stated reason.
+    // Readable by the holding organisation's receivers, with a stated reason; never by a
+    // coordinator (CONTRACT.md: coordinators see counts and delays, no content).
     let path = format!("/api/v1/referrals/{id}/archive/read");
     problem(
-        &e.call("POST", &path, "coord.avec", Some(json!({ "reason": " " })))
+        &e.call("POST", &path, "psy.bernard", Some(json!({ "reason": " " })))
             .await,
         400,
         "bad-request",
@@ -1325,7 +1326,7 @@ async fn retention(e: &E) {
         &e.call(
             "POST",
             &path,
-            "psy.bernard",
+            "coord.avec",
             Some(json!({ "reason": REASON })),
         )
         .await,
@@ -1336,7 +1337,7 @@ async fn retention(e: &E) {
         .call(
             "POST",
             &path,
-            "coord.avec",
+            "psy.bernard",
             Some(json!({ "reason": REASON })),
         )
         .await;
@@ -1346,7 +1347,7 @@ async fn retention(e: &E) {
     assert_eq!(leaves.len(), 1);
     assert_eq!(
         leaves[0].actor.as_ref().map(|u| u.as_str()),
-        Some("coord.avec")
+        Some("psy.bernard")
     );
     assert_eq!(e.leaves("referral.archived", &id).len(), 1);
 
@@ -1362,7 +1363,7 @@ async fn retention(e: &E) {
         &e.call(
             "POST",
             &path,
-            "coord.avec",
+            "psy.bernard",
             Some(json!({ "reason": REASON })),
         )
         .await,
