@@ -2,31 +2,44 @@
 //! sending, the receiving or an unrelated organisation × every referral state (and a
 //! referral that does not exist) × both kinds of credential (API token, web session), plus
 //! every kind of bad credential — each answer checked against [`MATRIX`], a table
-//! transcribed by hand from CONTRACT.md ("Who may do what" and the check order), on SQLite
-//! and on PostgreSQL. Nothing here asks `passerelle_domain::policy`.
+//! transcribed by hand from CONTRACT.md ("Who may do what", the check order 401; 403 role;
+//! 404 not party; 403 wrong side; 410; 409; 422, the withdrawal table, forwards, messages
+//! and attachments after a withdrawal), on SQLite and on PostgreSQL. Nothing here asks
+//! `passerelle_domain::policy`. The routes the contract does not name (recorded contacts,
+//! archive reads, notifications, statistics, user management, pages) are transcribed from
+//! `proto/openapi.yaml` under the contract's roles and check order.
 //!
-//! Zero leaks: an answer is exactly the table's (no 2xx where it says no); every `404` of a
-//! referral's route has the body of a missing referral's; no answer but a successful read
-//! by a party carries the victim's strings; no answer to an unrelated organisation carries
-//! the referral's id, reference or case.
+//! The states are reached through the product's own use cases and routes: filing, reading,
+//! accepting, declining, closing, the consent withdrawal route (a `withdrawn` referral that
+//! was accepted keeps its content; one withdrawn before it was opened is `destroyed`, `410`),
+//! a 226-14 3° report (a health professional in a hospital to a prosecutor) with its open
+//! "inform the victim" task, and the retention job (`archived`). Shared referrals carry a
+//! message and an attachment, so that reads have something to read (and to leak).
+//!
+//! Zero leaks: an answer is exactly the table's (no 2xx where it says no); every `422`
+//! names the rule of its state; every `404` of a referral's route has the body of a missing
+//! referral's; no answer but a successful read of content by a party carries the victim's
+//! strings; no answer to an unrelated organisation or a bad credential carries the
+//! referral's id, reference, case, attachment or task id. Successes that change something
+//! get a referral of their own; afterwards the shared referrals are as they were.
 //!
 //! **Adding a route**: the test fails until the route has its row in [`MATRIX`] (and a row
 //! without its route fails too). Write the row from CONTRACT.md, not from the code: the
 //! roles that may call it, the sides of a referral that may, and the answer in each state.
-//! Rows for the contract's routes not served yet are sketched at the end of [`MATRIX`].
 
 mod support;
+#[path = "authz_matrix/world.rs"]
+mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
-use passerelle_core::{CloseRequest, DeclineRequest, Principal, RequestCtx};
-use passerelle_domain::enums::{CloseOutcome, OrgKind, ReferralStatus, Role};
-use passerelle_domain::ids::ReferralId;
-use passerelle_domain::model::FilingRequest;
-use passerelle_store::ReferralEventRow;
+use passerelle_domain::enums::{ReferralStatus, Role};
 use passerelle_web::ratelimit::Limits;
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::*;
+use uuid::Uuid;
+use world::*;
 
 // ---------------------------------------------------------------------------------------
 // The table (CONTRACT.md, transcribed)
@@ -35,22 +48,37 @@ use support::*;
 /// A referral's state, or a referral that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum State {
+    /// Filed, never opened by the receiver.
     Sent,
+    /// Opened by the receiver.
     Acknowledged,
     Accepted,
     Declined,
+    /// Accepted, then closed.
     Closed,
+    /// Accepted, then the case's consent withdrawn: `withdrawn`, content kept.
     Withdrawn,
+    /// Sent (never opened), then the case's consent withdrawn: `withdrawn`, content
+    /// destroyed.
+    Destroyed,
+    /// A 226-14 3° report (no consent), accepted by the prosecutor, its "inform the victim"
+    /// task open.
+    Report,
+    /// Accepted, then archived by the retention job (no contact for the archive period).
+    Archived,
     Missing,
 }
 
-const STATES: [State; 7] = [
+const STATES: [State; 10] = [
     State::Sent,
     State::Acknowledged,
     State::Accepted,
     State::Declined,
     State::Closed,
     State::Withdrawn,
+    State::Destroyed,
+    State::Report,
+    State::Archived,
     State::Missing,
 ];
 
@@ -81,9 +109,9 @@ enum Rule {
     Public(u16),
     /// An API route not about one referral: these roles get `ok`, the others `403`.
     Roles { roles: &'static [Role], ok: u16 },
-    /// An API route about one referral. Order: `403` for other roles; `404` for an
-    /// organisation not party (or a missing referral); `403` for a party on another side;
-    /// then the answer of the referral's state.
+    /// An API route about one referral (or its case). Order: `403` for other roles; `404`
+    /// for an organisation not party (or a missing referral); `403` for a party on another
+    /// side; then the answer of the referral's state (`410`, `409`, `422` or success).
     Referral {
         roles: &'static [Role],
         sides: &'static [Side],
@@ -105,8 +133,34 @@ enum Payload_ {
     None,
     /// A valid filing to the receiving organisation.
     Filing,
+    /// JSON; `{now}` becomes the application's current time (RFC 3339).
     Json(&'static str),
     Form(&'static str),
+    /// An attachment: raw bytes, `X-Filename` (percent-encoded UTF-8) and
+    /// `X-Data-Category: narrative` (consented in every case of the world).
+    Attachment,
+}
+
+/// Whether a success may change the referral, its case or its tasks (then the case gets a
+/// referral of its own) or only reads (shared referrals serve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Changes,
+    Reads,
+    /// Returns the referral's content to its reader.
+    ReadsContent,
+    /// Returns the content, and the receiver's first read acknowledges the referral.
+    Opens,
+}
+
+impl Effect {
+    fn changes(self) -> bool {
+        matches!(self, Effect::Changes | Effect::Opens)
+    }
+
+    fn returns_content(self) -> bool {
+        matches!(self, Effect::ReadsContent | Effect::Opens)
+    }
 }
 
 struct Row {
@@ -115,22 +169,46 @@ struct Row {
     query: &'static str,
     body: Payload_,
     rule: Rule,
+    effect: Effect,
 }
 
 const BOTH: &[Side] = &[Side::Sender, Side::Receiver];
 const RECEIVER_SIDE: &[Side] = &[Side::Receiver];
+const SENDER_SIDE: &[Side] = &[Side::Sender];
 const PARTY_ROLES: &[Role] = &[Referrer, Recv];
 
-/// Every state answers this.
-const ALWAYS_200: &[(State, u16)] = &[
+/// "`GET /referrals/{id}`, attachments (read), messages (read): sender, receiver" — in
+/// every state, a withdrawn one included ("kept until retention | the sending and receiving
+/// organisations"), but `410` once the content is destroyed ("withdrawn before it was
+/// opened, or retention ended"; an archived referral answers `410 archived` on the usual
+/// routes, openapi.yaml).
+const CONTENT_READ: &[(State, u16)] = &[
     (Sent, 200),
     (Acknowledged, 200),
     (Accepted, 200),
     (Declined, 200),
     (Closed, 200),
     (Withdrawn, 200),
+    (Destroyed, 410),
+    (Report, 200),
+    (Archived, 410),
 ];
-/// `sent` or `acknowledged` → accepted or declined; anything else `409`.
+/// Messages (write), attachments (upload): no state forbids them; `410` once destroyed
+/// (410 before 422); "after a withdrawal, a … message or attachment on any referral of the
+/// case answers `422` (`consent-withdrawn`), not `409`"; "226-14 3° referrals are not
+/// affected".
+const ADDITION: &[(State, u16)] = &[
+    (Sent, 201),
+    (Acknowledged, 201),
+    (Accepted, 201),
+    (Declined, 201),
+    (Closed, 201),
+    (Withdrawn, 422),
+    (Destroyed, 410),
+    (Report, 201),
+    (Archived, 410),
+];
+/// "`sent` or `acknowledged` → `accepted` | `declined`"; anything else `409` (after `410`).
 const FROM_OPEN: &[(State, u16)] = &[
     (Sent, 200),
     (Acknowledged, 200),
@@ -138,8 +216,11 @@ const FROM_OPEN: &[(State, u16)] = &[
     (Declined, 409),
     (Closed, 409),
     (Withdrawn, 409),
+    (Destroyed, 410),
+    (Report, 409),
+    (Archived, 410),
 ];
-/// `accepted` → closed; anything else `409`.
+/// "`accepted` → `closed`"; anything else `409` (after `410`).
 const FROM_ACCEPTED: &[(State, u16)] = &[
     (Sent, 409),
     (Acknowledged, 409),
@@ -147,7 +228,110 @@ const FROM_ACCEPTED: &[(State, u16)] = &[
     (Declined, 409),
     (Closed, 409),
     (Withdrawn, 409),
+    (Destroyed, 410),
+    (Report, 200),
+    (Archived, 410),
 ];
+/// Forward: "receiving organisation, referral `accepted`" (`409` otherwise); after a
+/// withdrawal `422 consent-withdrawn`, not `409`; a 226-14 3° report "cannot be forwarded
+/// (`422`)".
+const FORWARD: &[(State, u16)] = &[
+    (Sent, 409),
+    (Acknowledged, 409),
+    (Accepted, 201),
+    (Declined, 409),
+    (Closed, 409),
+    (Withdrawn, 422),
+    (Destroyed, 410),
+    (Report, 422),
+    (Archived, 410),
+];
+/// Consent withdrawal (on the referral's case): `200` in every state of the withdrawal
+/// table (`declined`, `closed`: unchanged; repeating it on a withdrawn case changes
+/// nothing); a 226-14 3° report "has no consent to withdraw (`422`)".
+const WITHDRAW: &[(State, u16)] = &[
+    (Sent, 200),
+    (Acknowledged, 200),
+    (Accepted, 200),
+    (Declined, 200),
+    (Closed, 200),
+    (Withdrawn, 200),
+    (Destroyed, 200),
+    (Report, 422),
+    (Archived, 200),
+];
+/// Closing the "inform the victim" task: only a 226-14 3° report has one; on any other
+/// referral the task named does not exist (`404`, after the referral's own checks, `410`
+/// included).
+const TASK_CLOSE: &[(State, u16)] = &[
+    (Sent, 404),
+    (Acknowledged, 404),
+    (Accepted, 404),
+    (Declined, 404),
+    (Closed, 404),
+    (Withdrawn, 404),
+    (Destroyed, 410),
+    (Report, 200),
+    (Archived, 410),
+];
+/// Recording a contact (openapi.yaml): "open to `acknowledged`, `accepted` and `closed`
+/// referrals (409 otherwise)".
+const CONTACT: &[(State, u16)] = &[
+    (Sent, 409),
+    (Acknowledged, 200),
+    (Accepted, 200),
+    (Declined, 409),
+    (Closed, 200),
+    (Withdrawn, 409),
+    (Destroyed, 410),
+    (Report, 200),
+    (Archived, 410),
+];
+/// Reading an archived referral with a stated reason (openapi.yaml): `409` when not
+/// archived, `410` once destroyed.
+const ARCHIVE_READ: &[(State, u16)] = &[
+    (Sent, 409),
+    (Acknowledged, 409),
+    (Accepted, 409),
+    (Declined, 409),
+    (Closed, 409),
+    (Withdrawn, 409),
+    (Destroyed, 410),
+    (Report, 409),
+    (Archived, 200),
+];
+
+/// The rule a `422` names in each state ("the problem `type` ends with the rule").
+fn rule_of_422(state: State) -> &'static str {
+    match state {
+        Withdrawn => "consent-withdrawn",
+        Report => "legal-exception",
+        other => panic!("no 422 is expected on a {other:?} referral"),
+    }
+}
+
+/// A row of a referral's route.
+const fn on_referral(
+    method: &'static str,
+    path: &'static str,
+    body: Payload_,
+    effect: Effect,
+    sides: &'static [Side],
+    by_state: &'static [(State, u16)],
+) -> Row {
+    Row {
+        method,
+        path,
+        query: "",
+        body,
+        rule: Rule::Referral {
+            roles: PARTY_ROLES,
+            sides,
+            by_state,
+        },
+        effect,
+    }
+}
 
 const MATRIX: &[Row] = &[
     // Operations.
@@ -177,50 +361,135 @@ const MATRIX: &[Row] = &[
         },
     ),
     // "GET /referrals/{id}: sender, receiver (referrer and receiver roles); coordinator,
-    //  auditor, admin 403." Content is kept after withdrawal for acknowledged/accepted.
-    row(
+    //  auditor, admin 403." The receiver's first read acknowledges: a change.
+    on_referral(
         "GET",
         "/api/v1/referrals/{id}",
-        "",
         Payload_::None,
-        Rule::Referral {
-            roles: PARTY_ROLES,
-            sides: BOTH,
-            by_state: ALWAYS_200,
-        },
+        Effect::Opens,
+        BOTH,
+        CONTENT_READ,
     ),
-    // "accept, decline, close: receiver (side); coordinator, auditor, admin 403."
-    row(
+    // "accept, decline, close, forward: receiver (side); coordinator, auditor, admin 403."
+    on_referral(
         "POST",
         "/api/v1/referrals/{id}/accept",
-        "",
         Payload_::None,
-        Rule::Referral {
-            roles: PARTY_ROLES,
-            sides: RECEIVER_SIDE,
-            by_state: FROM_OPEN,
-        },
+        Effect::Changes,
+        RECEIVER_SIDE,
+        FROM_OPEN,
     ),
-    row(
+    on_referral(
         "POST",
         "/api/v1/referrals/{id}/decline",
-        "",
         Payload_::Json(r#"{"reason":"Pas de place cette semaine"}"#),
-        Rule::Referral {
-            roles: PARTY_ROLES,
-            sides: RECEIVER_SIDE,
-            by_state: FROM_OPEN,
-        },
+        Effect::Changes,
+        RECEIVER_SIDE,
+        FROM_OPEN,
     ),
-    row(
+    on_referral(
         "POST",
         "/api/v1/referrals/{id}/close",
-        "",
         Payload_::Json(r#"{"outcome":"got_help"}"#),
-        Rule::Referral {
-            roles: PARTY_ROLES,
-            sides: RECEIVER_SIDE,
-            by_state: FROM_ACCEPTED,
+        Effect::Changes,
+        RECEIVER_SIDE,
+        FROM_ACCEPTED,
+    ),
+    // The consent covers the onward organisation, the purpose and the categories.
+    on_referral(
+        "POST",
+        "/api/v1/referrals/{id}/forward",
+        Payload_::Json(
+            r#"{"to_org":"m-onward","purpose":"psychological_support","data_categories":["identity"],"note":"Suivi proposé"}"#,
+        ),
+        Effect::Changes,
+        RECEIVER_SIDE,
+        FORWARD,
+    ),
+    // "messages (read, write), attachments (upload): sender, receiver; coordinator,
+    //  auditor, admin 403."
+    on_referral(
+        "GET",
+        "/api/v1/referrals/{id}/messages",
+        Payload_::None,
+        Effect::ReadsContent,
+        BOTH,
+        CONTENT_READ,
+    ),
+    on_referral(
+        "POST",
+        "/api/v1/referrals/{id}/messages",
+        Payload_::Json(r#"{"body":"Rendez-vous proposé jeudi"}"#),
+        Effect::Changes,
+        BOTH,
+        ADDITION,
+    ),
+    on_referral(
+        "POST",
+        "/api/v1/referrals/{id}/attachments",
+        Payload_::Attachment,
+        Effect::Changes,
+        BOTH,
+        ADDITION,
+    ),
+    // "attachments (read): sender, receiver": the referral's own attachment.
+    on_referral(
+        "GET",
+        "/api/v1/referrals/{id}/attachments/{aid}",
+        Payload_::None,
+        Effect::ReadsContent,
+        BOTH,
+        CONTENT_READ,
+    ),
+    // "POST /cases/{id}/consent/withdraw: sender, receiver of any referral of the case;
+    //  coordinator, auditor, admin 403." On the case of the state's referral.
+    on_referral(
+        "POST",
+        "/api/v1/cases/{case_id}/consent/withdraw",
+        Payload_::Json(r#"{"note":"Retrait annoncé par téléphone"}"#),
+        Effect::Changes,
+        BOTH,
+        WITHDRAW,
+    ),
+    // "POST /referrals/{id}/tasks/{task_id}/close {done_at, channel} (the filing
+    //  organisation)": the referral's own task, a task that does not exist elsewhere.
+    on_referral(
+        "POST",
+        "/api/v1/referrals/{id}/tasks/{task_id}/close",
+        Payload_::Json(r#"{"done_at":"{now}","channel":"sms"}"#),
+        Effect::Changes,
+        SENDER_SIDE,
+        TASK_CLOSE,
+    ),
+    // openapi.yaml: "Record a contact with the person (receiving organisation)".
+    on_referral(
+        "POST",
+        "/api/v1/referrals/{id}/contact",
+        Payload_::None,
+        Effect::Changes,
+        RECEIVER_SIDE,
+        CONTACT,
+    ),
+    // openapi.yaml: "Read an archived referral (roles referrer and receiver, of the sending
+    // or receiving organisation) with a stated reason" — content, so never a coordinator.
+    on_referral(
+        "POST",
+        "/api/v1/referrals/{id}/archive/read",
+        Payload_::Json(r#"{"reason":"Réquisition judiciaire"}"#),
+        Effect::ReadsContent,
+        BOTH,
+        ARCHIVE_READ,
+    ),
+    // openapi.yaml: "The organisation's content-free notices (referrer, receiver,
+    // coordinator)", like the boxes.
+    row(
+        "GET",
+        "/api/v1/notifications",
+        "",
+        Payload_::None,
+        Rule::Roles {
+            roles: &[Referrer, Recv, Coordinator],
+            ok: 200,
         },
     ),
     // "coordinator: sees counts and delays of their own organisation, no content."
@@ -326,19 +595,9 @@ const MATRIX: &[Row] = &[
             ok: 200,
         },
     ),
-    // Sketches for the contract's routes not served yet (add them when the route exists):
-    //   GET  /api/v1/referrals/{id}/messages      Referral { PARTY_ROLES, BOTH, 200 in every
-    //        state but 410 once shredded }
-    //   POST /api/v1/referrals/{id}/messages      Referral { PARTY_ROLES, BOTH, 201; 422 after
-    //        a withdrawal (consent-withdrawn) }
-    //   POST /api/v1/referrals/{id}/attachments   like messages (raw body, X-Filename)
-    //   GET  /api/v1/referrals/{id}/attachments/{aid}  Referral { PARTY_ROLES, BOTH, 200 }
-    //   POST /api/v1/referrals/{id}/forward       Referral { PARTY_ROLES, RECEIVER_SIDE,
-    //        201 when accepted, 409 otherwise, 422 after a withdrawal }
-    //   POST /api/v1/cases/{case_id}/consent/withdraw  Referral { PARTY_ROLES, BOTH, 200 }
-    //   POST /api/v1/referrals/{id}/tasks/{task_id}/close  sender side only
 ];
 
+/// A row of a route that is not about one referral.
 const fn row(
     method: &'static str,
     path: &'static str,
@@ -352,6 +611,7 @@ const fn row(
         query,
         body,
         rule,
+        effect: Effect::Reads,
     }
 }
 
@@ -397,6 +657,12 @@ enum Expect {
     Status(u16),
     /// `303` to `/login…`.
     ToLogin,
+}
+
+impl Expect {
+    fn success(self) -> bool {
+        matches!(self, Expect::Status(s) if (200..300).contains(&s))
+    }
 }
 
 fn side_of(rel: Rel) -> Option<Side> {
@@ -469,225 +735,45 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
 }
 
 // ---------------------------------------------------------------------------------------
-// The world
-// ---------------------------------------------------------------------------------------
-
-const NAME: &str = "Gwenaëlle Tréguier-Onzain";
-const NARRATIVE: &str = "Porte enfoncée au troisième étage, voisin témoin";
-
-fn org_of(rel: Rel) -> &'static str {
-    match rel {
-        Rel::Sending => "m-sending",
-        Rel::Receiving => "m-receiving",
-        Rel::Unrelated => "m-unrelated",
-    }
-}
-
-fn username(rel: Rel, role: Role) -> String {
-    let r = match rel {
-        Rel::Sending => "s",
-        Rel::Receiving => "r",
-        Rel::Unrelated => "u",
-    };
-    format!("m{r}.{}", role.as_str())
-}
-
-fn filing_json() -> Value {
-    json!({
-        "to_org": org_of(Rel::Receiving),
-        "purpose": "psychological_support",
-        "urgency": "high",
-        "consent": {
-            "basis": "consent", "method": "written", "obtained_at": "2026-11-29T10:00:00Z",
-            "recipients": [org_of(Rel::Receiving)], "purposes": ["psychological_support"],
-            "data_categories": ["identity", "narrative"], "expires_at": "2099-01-01T00:00:00Z"
-        },
-        "subject": { "name": NAME, "birth_date": "1988-03-09" },
-        "safety": { "channel": "sms", "hours": "après 18 h", "voicemail_ok": false,
-                    "may_name_org": false, "code_word": "Mistral", "do_not_contact": false },
-        "notes": { "narrative": NARRATIVE }
-    })
-}
-
-struct World {
-    app: TestApp,
-    tokens: BTreeMap<(Rel, Role), String>,
-    sessions: BTreeMap<(Rel, Role), String>,
-    bad: BTreeMap<Cred, (&'static str, String)>,
-    sender: Principal,
-    receiver: Principal,
-    /// One referral per state, never changed by the cases.
-    shared: BTreeMap<State, ReferralId>,
-    /// A user of the sending organisation whom nobody may manage successfully in a shared
-    /// case (successes get a fresh one).
-    target: String,
-    fresh_users: u32,
-}
-
-impl World {
-    async fn new(app: TestApp) -> World {
-        for rel in RELS {
-            let kind = if rel == Rel::Sending {
-                OrgKind::Police
-            } else {
-                OrgKind::Association
-            };
-            app.org(org_of(rel), kind).await;
-        }
-        let mut tokens = BTreeMap::new();
-        let mut sessions = BTreeMap::new();
-        for rel in RELS {
-            for role in Role::ALL {
-                let name = username(rel, *role);
-                app.user(&name, org_of(rel), *role).await;
-                tokens.insert((rel, *role), app.token(&name).await);
-            }
-        }
-        for rel in RELS {
-            for role in Role::ALL {
-                let name = username(rel, *role);
-                sessions.insert((rel, *role), app.web_session(&name).await);
-            }
-        }
-        // Bad credentials.
-        let mut bad = BTreeMap::new();
-        bad.insert(Cred::Nothing, ("x-nothing", String::new()));
-        bad.insert(
-            Cred::ForgedToken,
-            bearer("psl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        );
-        let expired = app
-            .core
-            .issue_token(
-                &username(Rel::Sending, Referrer),
-                Some(time::Duration::minutes(1)),
-                &RequestCtx::default(),
-            )
-            .await
-            .expect("short token");
-        bad.insert(Cred::ExpiredToken, bearer(&expired.token));
-        let revoked = app
-            .core
-            .issue_token(
-                &username(Rel::Receiving, Recv),
-                None,
-                &RequestCtx::default(),
-            )
-            .await
-            .expect("token");
-        app.core
-            .revoke_token(revoked.id, &RequestCtx::default())
-            .await
-            .expect("revoke");
-        bad.insert(Cred::RevokedToken, bearer(&revoked.token));
-        app.user("m.gone", org_of(Rel::Receiving), Recv).await;
-        let gone = app.token("m.gone").await;
-        app.core
-            .disable_user("m.gone", &RequestCtx::default())
-            .await
-            .expect("disable");
-        bad.insert(Cred::DisabledUserToken, bearer(&gone));
-        bad.insert(
-            Cred::ForgedSession,
-            session_header(&passerelle_core::new_secret().expect("secret")),
-        );
-        app.user("m.left", org_of(Rel::Receiving), Recv).await;
-        let left = app.web_session("m.left").await;
-        app.core
-            .logout(&left, &RequestCtx::default())
-            .await
-            .expect("logout");
-        bad.insert(Cred::EndedSession, session_header(&left));
-        // Past the short token's expiry (sessions stay well within 15 minutes idle).
-        app.advance(time::Duration::minutes(2));
-
-        let sender = app.principal(&tokens[&(Rel::Sending, Referrer)]).await;
-        let receiver = app.principal(&tokens[&(Rel::Receiving, Recv)]).await;
-        app.user("m.target", org_of(Rel::Sending), Referrer).await;
-        let mut w = World {
-            app,
-            tokens,
-            sessions,
-            bad,
-            sender,
-            receiver,
-            shared: BTreeMap::new(),
-            target: "m.target".into(),
-            fresh_users: 0,
-        };
-        for s in STATES {
-            if s != Missing {
-                let id = w.referral_in(s).await;
-                w.shared.insert(s, id);
-            }
-        }
-        w
-    }
-
-    /// A new referral from the sending to the receiving organisation, brought to `state`.
-    async fn referral_in(&self, state: State) -> ReferralId {
-        let core = &self.app.core;
-        let ctx = RequestCtx::default();
-        let req: FilingRequest = serde_json::from_value(filing_json()).expect("filing");
-        let id = core
-            .file_referral(&self.sender, req, &ctx)
-            .await
-            .expect("file")
-            .id;
-        let r = &self.receiver;
-        match state {
-            Sent | Missing => {}
-            Acknowledged => {
-                core.open_referral(r, id, &ctx).await.expect("open");
-            }
-            Accepted | Withdrawn | Closed => {
-                core.accept(r, id, &ctx).await.expect("accept");
-            }
-            Declined => {
-                let d: DeclineRequest =
-                    serde_json::from_value(json!({"reason": "complet"})).expect("decline");
-                core.decline(r, id, d, &ctx).await.expect("decline");
-            }
-        }
-        if state == Closed {
-            let c = CloseRequest {
-                outcome: CloseOutcome::GotHelp,
-            };
-            core.close(r, id, c, &ctx).await.expect("close");
-        }
-        if state == Withdrawn {
-            // No withdrawal route yet: the state is written through the store.
-            let mut tx = self.app.store.begin().await.expect("begin");
-            let event = ReferralEventRow {
-                referral_id: id,
-                at: self.app.now(),
-                status: ReferralStatus::Withdrawn,
-                actor: None,
-                outcome: None,
-                sealed_detail: None,
-                suggested_org: None,
-            };
-            assert!(
-                tx.transition(id, ReferralStatus::Accepted, &event)
-                    .await
-                    .expect("withdraw")
-            );
-            tx.commit().await.expect("commit");
-        }
-        id
-    }
-
-    async fn fresh_target(&mut self) -> String {
-        self.fresh_users += 1;
-        let name = format!("m.target{}", self.fresh_users);
-        self.app.user(&name, org_of(Rel::Sending), Referrer).await;
-        name
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------
+
+/// The status of a referral in `state`.
+fn status_of(state: State) -> ReferralStatus {
+    match state {
+        Sent => ReferralStatus::Sent,
+        Acknowledged => ReferralStatus::Acknowledged,
+        Accepted | Report | Archived => ReferralStatus::Accepted,
+        Declined => ReferralStatus::Declined,
+        Closed => ReferralStatus::Closed,
+        Withdrawn | Destroyed => ReferralStatus::Withdrawn,
+        Missing => unreachable!("a missing referral has no status"),
+    }
+}
+
+/// After a success of `row` by an actor on the `rel` side of a referral in `state`: its
+/// status, and whether its content is destroyed (the transitions and the withdrawal table
+/// of CONTRACT.md).
+fn after_success(row: &Row, state: State, rel: Rel) -> (ReferralStatus, bool) {
+    let before = status_of(state);
+    let withdrawal = row.path == "/api/v1/cases/{case_id}/consent/withdraw";
+    let status = match row.path.rsplit('/').next() {
+        // "The first read by the receiving organisation moves sent → acknowledged."
+        Some("{id}") if state == Sent && rel == Rel::Receiving => ReferralStatus::Acknowledged,
+        Some("accept") => ReferralStatus::Accepted,
+        Some("decline") => ReferralStatus::Declined,
+        Some("close") if !row.path.contains("/tasks/") => ReferralStatus::Closed,
+        // "sent → withdrawn; acknowledged, accepted → withdrawn; declined, closed:
+        //  unchanged."
+        _ if withdrawal && matches!(state, Sent | Acknowledged | Accepted | Archived) => {
+            ReferralStatus::Withdrawn
+        }
+        _ => before,
+    };
+    // "sent (never opened) → destroyed"; everything else "kept until retention".
+    let destroyed = state == Destroyed || (withdrawal && state == Sent);
+    (status, destroyed)
+}
 
 fn strip_request_id(body: &[u8]) -> Value {
     let mut v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -709,31 +795,28 @@ struct Case {
     cred: Cred,
 }
 
-async fn run(backend: Backend) {
-    let Some(app) = TestApp::new(backend, Limits::disabled()).await else {
-        return;
-    };
+impl Case {
+    fn want(&self) -> Expect {
+        expected(
+            MATRIX[self.row].rule,
+            self.role,
+            self.rel,
+            self.state,
+            self.cred,
+        )
+    }
 
-    // Every route has its row, every row its route.
-    let served: BTreeSet<(String, String)> = passerelle_web::routes()
-        .list()
-        .iter()
-        .map(|(m, p)| (m.as_str().to_owned(), (*p).to_owned()))
-        .collect();
-    let rows: BTreeSet<(String, String)> = MATRIX
-        .iter()
-        .map(|r| (r.method.to_owned(), r.path.to_owned()))
-        .collect();
-    assert_eq!(rows.len(), MATRIX.len(), "one row per route");
-    let unlisted: Vec<_> = served.difference(&rows).collect();
-    assert!(
-        unlisted.is_empty(),
-        "routes without a row in the authorisation matrix: {unlisted:?}"
-    );
-    let stale: Vec<_> = rows.difference(&served).collect();
-    assert!(stale.is_empty(), "rows of routes not served: {stale:?}");
+    /// Whether this case gets a referral of its own: a success that changes something.
+    fn fresh(&self) -> bool {
+        let row = &MATRIX[self.row];
+        self.want().success()
+            && matches!(row.rule, Rule::Referral { .. })
+            && row.effect.changes()
+            && self.state != Missing
+    }
+}
 
-    let mut w = World::new(app).await;
+fn all_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for (i, _) in MATRIX.iter().enumerate() {
         for state in STATES {
@@ -761,53 +844,112 @@ async fn run(backend: Backend) {
             }
         }
     }
-    assert!(cases.len() >= 3000, "{} cases", cases.len());
+    cases
+}
 
-    let missing_id = ReferralId(uuid::Uuid::new_v4());
-    let shared_meta: BTreeMap<State, Value> = {
-        let mut m = BTreeMap::new();
-        for (s, id) in &w.shared {
-            let r = w
-                .app
-                .store
-                .referral(*id)
-                .await
-                .expect("row")
-                .expect("exists");
-            m.insert(
-                *s,
-                json!([id.to_string(), r.reference, r.case_id.to_string()]),
-            );
-        }
-        m
+async fn run(backend: Backend) {
+    let Some(app) = TestApp::new(backend, Limits::disabled()).await else {
+        return;
     };
+    let started = Instant::now();
+
+    // Every route has its row, every row its route.
+    let served: BTreeSet<(String, String)> = passerelle_web::routes()
+        .list()
+        .iter()
+        .map(|(m, p)| (m.as_str().to_owned(), (*p).to_owned()))
+        .collect();
+    let rows: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(rows.len(), MATRIX.len(), "one row per route");
+    let unlisted: Vec<_> = served.difference(&rows).collect();
+    assert!(
+        unlisted.is_empty(),
+        "routes without a row in the authorisation matrix: {unlisted:?}"
+    );
+    let stale: Vec<_> = rows.difference(&served).collect();
+    assert!(stale.is_empty(), "rows of routes not served: {stale:?}");
+
+    let cases = all_cases();
+    assert!(cases.len() >= 3000, "{} cases", cases.len());
+    let archived_spares = cases
+        .iter()
+        .filter(|c| c.state == Archived && c.fresh())
+        .count();
+    let mut w = World::new(app, archived_spares).await;
+    let set_up = started.elapsed();
+
+    let missing = Fixture::missing();
+    // What an outsider must never see of each shared referral.
+    let mut shared_ids: BTreeMap<State, Vec<String>> = BTreeMap::new();
+    for (s, f) in &w.shared {
+        let r = w
+            .app
+            .store
+            .referral(f.id)
+            .await
+            .expect("row")
+            .expect("exists");
+        let mut ids = vec![f.id.to_string(), r.reference, f.case.to_string()];
+        ids.extend(f.task.map(|t| t.to_string()));
+        ids.extend(f.attachment.map(|a| a.to_string()));
+        shared_ids.insert(*s, ids);
+    }
+    assert!(
+        w.shared[&Report].task.is_some(),
+        "a 226-14 3° report's task"
+    );
     // The case the access-report row asks about: one that exists.
-    let shared_case = shared_meta[&Sent][2].as_str().expect("case id").to_owned();
+    let shared_case = w.shared[&Sent].case.to_string();
     let mut missing_bodies: BTreeMap<(usize, Cred), Value> = BTreeMap::new();
+    let mut other_404s: Vec<(usize, Cred, String, Value)> = Vec::new();
     let mut failures = Vec::new();
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut fresh = 0usize;
 
     for case in &cases {
         let row = &MATRIX[case.row];
-        let want = expected(row.rule, case.role, case.rel, case.state, case.cred);
-        let success = matches!(want, Expect::Status(s) if (200..300).contains(&s));
+        let want = case.want();
         // Successful changes get an object of their own; everything else uses the shared
         // ones, which the refusals must leave as they are.
-        let id = match case.state {
-            Missing => missing_id,
-            s if success && matches!(row.rule, Rule::Referral { .. }) => w.referral_in(s).await,
+        let f = match case.state {
+            Missing => missing,
+            s if case.fresh() => {
+                fresh += 1;
+                w.fixture(s, false).await
+            }
             s => w.shared[&s],
         };
-        let target = if success && matches!(row.rule, Rule::ManageUser { .. }) {
+        let own = case.fresh().then_some(f);
+        let target = if want.success() && matches!(row.rule, Rule::ManageUser { .. }) {
             w.fresh_target().await
         } else {
             w.target.clone()
         };
+        let on_referral = matches!(row.rule, Rule::Referral { .. });
+        let case_id = if on_referral {
+            f.case.to_string()
+        } else {
+            shared_case.clone()
+        };
+        let nothing = Uuid::new_v4().to_string();
+        let task = f.task.map_or(nothing, |t| t.to_string());
+        let aid = match f.attachment {
+            Some(a) => a.to_string(),
+            None if row.path.contains("{aid}") => {
+                panic!("{}: a referral without attachment", row.path)
+            }
+            None => String::new(),
+        };
         let path = row
             .path
-            .replace("{id}", &id.to_string())
+            .replace("{id}", &f.id.to_string())
+            .replace("{case_id}", &case_id)
+            .replace("{task_id}", &task)
+            .replace("{aid}", &aid)
             .replace("{username}", &target)
-            .replace("{case_id}", &shared_case)
             .replace("{token}", "A0b1C2d3E4f5G6h7I8j9K0l1M2n3O4p5Q6r7S8t9U0v");
         assert!(
             !path.contains('{'),
@@ -815,18 +957,33 @@ async fn run(backend: Backend) {
             row.path
         );
         let path = format!("{path}{}", row.query);
-        let header = match case.cred {
+        let auth = match case.cred {
             Cred::Bearer => bearer(&w.tokens[&(case.rel, case.role)]),
             Cred::Session => session_header(&w.sessions[&(case.rel, case.role)]),
             other => w.bad[&other].clone(),
         };
-        let payload = match row.body {
-            Payload_::None => Payload::Empty,
-            Payload_::Filing => Payload::Json(filing_json()),
-            Payload_::Json(s) => Payload::Json(serde_json::from_str(s).expect("row JSON")),
-            Payload_::Form(f) => Payload::Form(f.to_owned()),
+        let (headers, payload) = match row.body {
+            Payload_::None => (vec![auth], Payload::Empty),
+            Payload_::Filing => (vec![auth], Payload::Json(filing_json())),
+            Payload_::Json(s) => {
+                let now = w
+                    .app
+                    .now()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("now");
+                let s = s.replace("{now}", &now);
+                (
+                    vec![auth],
+                    Payload::Json(serde_json::from_str(&s).expect("row JSON")),
+                )
+            }
+            Payload_::Form(f) => (vec![auth], Payload::Form(f.to_owned())),
+            Payload_::Attachment => {
+                let (h, b) = attachment(auth, b"Attestation de prise en charge", "piece.pdf");
+                (h, Payload::Bytes(b))
+            }
         };
-        let a = w.app.send(row.method, &path, &[header], payload).await;
+        let a = w.app.send(row.method, &path, &headers, payload).await;
         *by_status.entry(a.status).or_default() += 1;
         let what = format!(
             "{} {}{} as {:?} {} ({:?}) on {:?}",
@@ -844,11 +1001,37 @@ async fn run(backend: Backend) {
             failures.push(format!("{what}: want {want:?}, got {got:?}: {}", a.text()));
             continue;
         }
-        // No victim string, except in a party's successful read.
-        let reads_content = row.path == "/api/v1/referrals/{id}" && a.status == 200;
+        // A 422 names the rule of the state.
+        if a.status == 422 {
+            let rule = rule_of_422(case.state);
+            let kind = a.json()["type"].as_str().unwrap_or_default().to_owned();
+            if !kind.ends_with(&format!("/{rule}")) {
+                failures.push(format!("{what}: 422 of type {kind}, want {rule}"));
+            }
+        }
+        // A success on a referral of its own did what the contract says, and no more.
+        if let Some(f) = own {
+            let (status, destroyed) = after_success(row, case.state, case.rel);
+            let r = w.app.store.referral(f.id).await.expect("row").expect("row");
+            if (r.status, r.shredded_at.is_some()) != (status, destroyed) {
+                failures.push(format!(
+                    "{what}: afterwards {:?} (destroyed: {}), want {status:?} (destroyed: \
+                     {destroyed})",
+                    r.status,
+                    r.shredded_at.is_some()
+                ));
+            }
+            let tasks = w.app.store.tasks_of(f.id).await.expect("tasks");
+            let closed = row.path.contains("/tasks/");
+            if tasks.iter().any(|t| t.closed_at.is_some() != closed) {
+                failures.push(format!("{what}: the task is not as it should be"));
+            }
+        }
+        // No victim string, except in a party's successful read of content.
+        let reads_content = row.effect.returns_content() && a.status == 200;
         if !reads_content {
-            for s in [NAME, NARRATIVE, "Mistral"] {
-                if contains(&a.body, s) {
+            for s in VICTIM {
+                if contains(&a.body, s) || contains(&a.body, &enc(s)) {
                     failures.push(format!("{what}: victim data in the answer"));
                 }
             }
@@ -858,54 +1041,77 @@ async fn run(backend: Backend) {
         let audit_read = row.path.starts_with("/api/v1/audit/") && a.status == 200;
         let outsider = (case.rel == Rel::Unrelated && !audit_read)
             || !matches!(case.cred, Cred::Bearer | Cred::Session);
-        if outsider && let Some(meta) = shared_meta.get(&case.state) {
-            for v in meta.as_array().into_iter().flatten() {
-                if let Some(s) = v.as_str()
-                    && contains(&a.body, s)
-                {
+        if outsider && let Some(ids) = shared_ids.get(&case.state) {
+            for s in ids {
+                if contains(&a.body, s) {
                     failures.push(format!("{what}: the referral's {s} in the answer"));
                 }
             }
         }
         // A 404 on a referral's route is the 404 of a missing referral, byte for byte.
-        if a.status == 404 && matches!(row.rule, Rule::Referral { .. }) {
+        if a.status == 404 && on_referral {
             let body = strip_request_id(&a.body);
-            match missing_bodies.get(&(case.row, case.cred)) {
-                Some(m) if case.state != Missing => {
-                    if *m != body {
-                        failures.push(format!("{what}: 404 differs from a missing one's"));
-                    }
-                }
-                _ => {
-                    missing_bodies.insert((case.row, case.cred), body);
-                }
+            if case.state == Missing {
+                missing_bodies.insert((case.row, case.cred), body);
+            } else {
+                other_404s.push((case.row, case.cred, what, body));
             }
         }
     }
+    for (row, cred, what, body) in other_404s {
+        match missing_bodies.get(&(row, cred)) {
+            Some(m) if *m == body => {}
+            Some(_) => failures.push(format!("{what}: 404 differs from a missing one's")),
+            None => failures.push(format!("{what}: 404 where a missing referral is not")),
+        }
+    }
     // The shared referrals are as they were.
-    for (s, id) in &w.shared {
+    for (s, f) in &w.shared {
         let r = w
             .app
             .store
-            .referral(*id)
+            .referral(f.id)
             .await
             .expect("row")
             .expect("exists");
-        let want = match s {
-            Sent => ReferralStatus::Sent,
-            Acknowledged => ReferralStatus::Acknowledged,
-            Accepted => ReferralStatus::Accepted,
-            Declined => ReferralStatus::Declined,
-            Closed => ReferralStatus::Closed,
-            Withdrawn => ReferralStatus::Withdrawn,
-            Missing => unreachable!(),
-        };
-        assert_eq!(r.status, want, "a refused case changed the {s:?} referral");
+        assert_eq!(
+            r.status,
+            status_of(*s),
+            "a refused case changed the {s:?} referral"
+        );
+        assert_eq!(
+            r.shredded_at.is_some(),
+            *s == Destroyed,
+            "{s:?}: content destroyed only by a withdrawal before opening"
+        );
+        let case = w.app.store.case(f.case).await.expect("case").expect("case");
+        assert_eq!(
+            case.withdrawn_at.is_some(),
+            matches!(s, Withdrawn | Destroyed),
+            "a refused case withdrew the {s:?} referral's consent"
+        );
+        let tasks = w.app.store.tasks_of(f.id).await.expect("tasks");
+        assert!(
+            tasks.iter().all(|t| t.closed_at.is_none()),
+            "a refused case closed the {s:?} referral's task"
+        );
+        let retention = w
+            .app
+            .store
+            .retention(f.id)
+            .await
+            .expect("retention")
+            .expect("retention row");
+        assert_eq!(retention.archived_at.is_some(), *s == Archived);
     }
+    assert!(w.archived.is_empty(), "every archived spare was used");
     eprintln!(
-        "authorisation matrix on {:?}: {} cases, answers {by_status:?}",
+        "authorisation matrix on {:?}: {} cases ({fresh} on referrals of their own) in {:.1?} \
+         (world {:.1?}), answers {by_status:?}",
         w.app.backend,
-        cases.len()
+        cases.len(),
+        started.elapsed(),
+        set_up,
     );
     assert!(
         failures.is_empty(),

@@ -129,6 +129,8 @@ pub enum Payload {
     Json(serde_json::Value),
     /// An urlencoded form.
     Form(String),
+    /// Raw bytes (`application/octet-stream`), e.g. an attachment.
+    Bytes(Vec<u8>),
 }
 
 impl TestApp {
@@ -224,6 +226,10 @@ impl TestApp {
                 b = b.header("content-type", "application/x-www-form-urlencoded");
                 Body::from(f)
             }
+            Payload::Bytes(bytes) => {
+                b = b.header("content-type", "application/octet-stream");
+                Body::from(bytes)
+            }
         };
         let res = self
             .router
@@ -259,13 +265,24 @@ impl TestApp {
 
     /// Adds a user without credentials.
     pub async fn user(&self, username: &str, org: &str, role: Role) {
+        self.user_with(username, org, role, false).await;
+    }
+
+    /// Adds a user without credentials, a health professional or not (226-14 3°).
+    pub async fn user_with(
+        &self,
+        username: &str,
+        org: &str,
+        role: Role,
+        health_professional: bool,
+    ) {
         self.core
             .add_user(
                 NewUser {
                     username: Username::parse(username).expect("username"),
                     org: OrgSlug::parse(org).expect("slug"),
                     role,
-                    health_professional: false,
+                    health_professional,
                     password: None,
                 },
                 &RequestCtx::default(),
