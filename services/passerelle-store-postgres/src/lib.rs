@@ -23,6 +23,7 @@
 mod codec;
 mod error;
 mod migrations;
+mod ops;
 mod store;
 mod tx;
 

@@ -19,6 +19,7 @@
 mod codec;
 mod error;
 mod migrations;
+mod ops;
 mod store;
 mod tx;
 

@@ -25,6 +25,8 @@ use uuid::Uuid;
 
 use crate::*;
 
+pub mod ops;
+
 /// Raw SQL, for the guards the port cannot express (the append-only audit table). Each
 /// adapter's test implements it over its own pool.
 #[async_trait]

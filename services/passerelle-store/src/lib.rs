@@ -12,11 +12,13 @@
 //!   the referral that needs them; orphan wraps (no referral) carry no content and are
 //!   harmless; shredding deletes wraps first, then ciphertexts.
 
+pub mod ops;
 pub mod rows;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use ops::{LeaderGuard, LeaderHold, OpsStore};
 pub use rows::*;
 
 use async_trait::async_trait;
@@ -47,7 +49,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OpsStore + Send + Sync + 'static {
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

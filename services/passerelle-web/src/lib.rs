@@ -5,9 +5,13 @@
 //! storage or keys. Every route is registered through [`Routes`], which records it, so
 //! that a test keeps `proto/openapi.yaml` equal to the router.
 
+pub mod client_addr;
 pub mod extract;
 mod handlers;
+mod handlers_ops;
 mod layers;
+pub mod metrics;
+pub mod mtls;
 pub mod problem;
 
 use axum::Router;
@@ -26,10 +30,14 @@ pub struct AppState {
 }
 
 /// Settings of the HTTP edge.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WebConfig {
-    /// Send `Strict-Transport-Security` (served over TLS).
+    /// Send `Strict-Transport-Security` (served over TLS, or behind a TLS proxy).
     pub hsts: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`client_addr`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may read `/metrics`.
+    pub metrics: metrics::MetricsAccess,
 }
 
 /// A router that remembers every (method, path) it serves.
@@ -67,7 +75,8 @@ impl Routes {
 
 /// Every route of the service.
 pub fn routes() -> Routes {
-    handlers::register(Routes::new())
+    let r = handlers::register(Routes::new());
+    handlers_ops::register(r)
 }
 
 /// The whole application: routes, state and layers.

@@ -42,8 +42,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  passerelle --data-dir {} serve", data_dir.display());
             Ok(())
         }
-        Command::Serve => {
-            let config = Config::load(&data_dir)?;
+        Command::Serve { behind_proxy } => {
+            let mut config = Config::load(&data_dir)?;
+            config.behind_proxy |= behind_proxy;
             let core = wiring::core(&config).await?;
             wiring::serve(&config, core).await
         }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 /// Where the data lives and how to serve.
@@ -29,6 +30,21 @@ pub struct Config {
     pub checkpoint_dir: PathBuf,
     /// Attachment size limit.
     pub max_attachment_bytes: u64,
+    /// Serve plain HTTP behind a TLS-terminating reverse proxy (`--behind-proxy`,
+    /// `PASSERELLE_BEHIND_PROXY=true`).
+    pub behind_proxy: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (`PASSERELLE_TRUSTED_PROXIES`,
+    /// comma-separated addresses or CIDR ranges).
+    pub trusted_proxies: Vec<IpNet>,
+    /// CA that signs machine clients' certificates (`PASSERELLE_CLIENT_CA`): enables mTLS.
+    pub client_ca: Option<PathBuf>,
+    /// Addresses that may read `/metrics` (`PASSERELLE_METRICS_ALLOW`); `None`: the
+    /// default (loopback, or nobody behind a proxy).
+    pub metrics_allow: Option<Vec<IpNet>>,
+    /// Bearer token that may read `/metrics` (`PASSERELLE_METRICS_TOKEN`). Secret.
+    pub metrics_token: Option<String>,
+    /// How often background jobs try to run (`PASSERELLE_JOB_INTERVAL_SECS`, default 60).
+    pub job_interval: std::time::Duration,
 }
 
 /// Hides the password of a URL.
@@ -56,6 +72,15 @@ impl std::fmt::Debug for Config {
             .field("keys_dir", &self.keys_dir)
             .field("checkpoint_dir", &self.checkpoint_dir)
             .field("max_attachment_bytes", &self.max_attachment_bytes)
+            .field("behind_proxy", &self.behind_proxy)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("client_ca", &self.client_ca)
+            .field("metrics_allow", &self.metrics_allow)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("job_interval", &self.job_interval)
             .finish()
     }
 }
@@ -72,6 +97,33 @@ struct FileConfig {
     keys_dir: Option<PathBuf>,
     checkpoint_dir: Option<PathBuf>,
     max_attachment_bytes: Option<u64>,
+    behind_proxy: Option<bool>,
+    trusted_proxies: Option<String>,
+    client_ca: Option<PathBuf>,
+    metrics_allow: Option<String>,
+    metrics_token: Option<String>,
+    job_interval_secs: Option<u64>,
+}
+
+/// Parses `10.0.0.0/8, 192.0.2.7, ::1`: CIDR ranges or single addresses.
+pub fn parse_nets(text: &str, what: &str) -> anyhow::Result<Vec<IpNet>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .with_context(|| format!("{what}: {s:?} is not an address or a CIDR range"))
+        })
+        .collect()
+}
+
+fn parse_bool(text: &str, what: &str) -> anyhow::Result<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{what} must be true or false"),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -124,6 +176,31 @@ impl Config {
                 .context("PASSERELLE_MAX_ATTACHMENT_BYTES must be a number of bytes")?,
             None => file.max_attachment_bytes.unwrap_or(25 * 1024 * 1024),
         };
+        let behind_proxy = match env("PASSERELLE_BEHIND_PROXY") {
+            Some(v) => parse_bool(&v, "PASSERELLE_BEHIND_PROXY")?,
+            None => file.behind_proxy.unwrap_or(false),
+        };
+        let trusted_proxies = match env("PASSERELLE_TRUSTED_PROXIES").or(file.trusted_proxies) {
+            Some(v) => parse_nets(&v, "PASSERELLE_TRUSTED_PROXIES")?,
+            None => Vec::new(),
+        };
+        let metrics_allow = env("PASSERELLE_METRICS_ALLOW")
+            .or(file.metrics_allow)
+            .map(|v| parse_nets(&v, "PASSERELLE_METRICS_ALLOW"))
+            .transpose()?;
+        let metrics_token = env("PASSERELLE_METRICS_TOKEN").or(file.metrics_token);
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("PASSERELLE_METRICS_TOKEN must be at least 16 characters");
+        }
+        let job_interval_secs = match env("PASSERELLE_JOB_INTERVAL_SECS") {
+            Some(v) => v
+                .parse()
+                .context("PASSERELLE_JOB_INTERVAL_SECS must be a number of seconds")?,
+            None => file.job_interval_secs.unwrap_or(60),
+        };
+        if job_interval_secs == 0 {
+            bail!("PASSERELLE_JOB_INTERVAL_SECS must be at least 1");
+        }
         Ok(Config {
             data_dir: data_dir.to_owned(),
             database_url,
@@ -140,6 +217,14 @@ impl Config {
                 .or(file.checkpoint_dir)
                 .unwrap_or_else(|| data_dir.join("checkpoints")),
             max_attachment_bytes,
+            behind_proxy,
+            trusted_proxies,
+            client_ca: env("PASSERELLE_CLIENT_CA")
+                .map(PathBuf::from)
+                .or(file.client_ca),
+            metrics_allow,
+            metrics_token,
+            job_interval: std::time::Duration::from_secs(job_interval_secs),
         })
     }
 }
@@ -155,5 +240,16 @@ mod tests {
             "postgres://app:***@db:5432/p"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn address_lists() {
+        let nets = parse_nets("10.0.0.0/8, 192.0.2.7,::1", "X").expect("valid");
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(parse_nets("10.0.0.0/8, proxy.local", "X").is_err());
+        assert!(parse_nets("", "X").expect("empty").is_empty());
+        assert!(parse_bool("TRUE", "X").expect("bool"));
+        assert!(parse_bool("maybe", "X").is_err());
     }
 }

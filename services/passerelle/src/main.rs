@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod demo;
+mod jobs;
 mod tls;
 mod wiring;
 
@@ -36,8 +37,13 @@ pub struct Cli {
 pub enum Command {
     /// Creates the data dir, the keys (folder 0700, files 0600), the database and its schema.
     Init,
-    /// Runs the service over HTTPS.
-    Serve,
+    /// Runs the service over HTTPS (SIGHUP reloads the certificate and key).
+    Serve {
+        /// Serve plain HTTP behind a TLS-terminating reverse proxy; `X-Forwarded-For` is
+        /// believed only from PASSERELLE_TRUSTED_PROXIES.
+        #[arg(long, env = "PASSERELLE_BEHIND_PROXY")]
+        behind_proxy: bool,
+    },
     /// First run for newcomers: init, seed organisations and users, print how to log in, serve.
     Demo,
     /// Organisations.
