@@ -49,6 +49,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             wiring::serve(&config, core).await
         }
         Command::Demo => crate::demo::run(&data_dir).await,
+        Command::Migrate => {
+            let config = Config::load(&data_dir)?;
+            let store = wiring::open_store(&config).await?;
+            println!("The {} database schema is up to date.", store.backend());
+            Ok(())
+        }
         Command::Org { command } => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;

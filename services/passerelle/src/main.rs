@@ -46,6 +46,8 @@ pub enum Command {
     },
     /// First run for newcomers: init, seed organisations and users, print how to log in, serve.
     Demo,
+    /// Applies pending database migrations (main schema and keystore), then exits.
+    Migrate,
     /// Organisations.
     Org {
         /// What to do with organisations.
