@@ -91,6 +91,27 @@ impl Backend {
         }
     }
 
+    /// Runs one SQL query with `psql` on the deployment's database (PostgreSQL only);
+    /// returns its unaligned output, one row a line, columns separated by `|`.
+    pub fn query(&self, sql: &str) -> String {
+        let Backend::Postgres { url, .. } = self else {
+            panic!("query() is for PostgreSQL deployments");
+        };
+        let out = Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    }
+
     /// The bytes of a `pg_dump` of the database (PostgreSQL only).
     pub fn dump(&self) -> Vec<u8> {
         match self {
