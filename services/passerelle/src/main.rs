@@ -6,7 +6,7 @@
 mod commands;
 mod config;
 mod demo;
-mod jobs;
+mod leader_jobs;
 mod tls;
 mod wiring;
 

@@ -139,7 +139,7 @@ pub async fn serve(config: &Config, core: Core) -> anyhow::Result<()> {
             println!("Passerelle listens on {scheme}://{addr}");
         }
     });
-    crate::jobs::spawn(core.clone(), config.clone());
+    crate::leader_jobs::spawn(core.clone(), config.clone());
     if config.behind_proxy {
         tracing::warn!(
             trusted_proxies = config.trusted_proxies.len(),
