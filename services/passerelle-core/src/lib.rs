@@ -11,6 +11,7 @@ mod auth;
 mod clock;
 mod error;
 mod journal;
+mod maintenance;
 mod ops;
 mod referrals;
 mod view;
@@ -21,6 +22,7 @@ pub use admin::{
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
+pub use maintenance::{LogCheck, SampleCheck};
 pub use ops::Gauges;
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use view::{HistoryItem, ReferralView};

@@ -74,6 +74,8 @@ str_enum!(
     TaskClosed => "task.closed",
     /// Backup restored.
     Restored => "restored",
+    /// Deployment copied to another database (`migrate-to`), checked there.
+    StoreMigrated => "store.migrated",
 });
 
 /// Whether the action was done or refused, with a reason code when refused.

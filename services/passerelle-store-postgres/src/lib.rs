@@ -22,6 +22,7 @@
 
 mod codec;
 mod error;
+mod maintenance;
 mod migrations;
 mod ops;
 mod store;

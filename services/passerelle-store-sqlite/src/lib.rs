@@ -18,6 +18,7 @@
 
 mod codec;
 mod error;
+mod maintenance;
 mod migrations;
 mod ops;
 mod store;
@@ -42,6 +43,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAIN_CONNECTIONS: u32 = 8;
 /// Connections of the keystore pool.
 const KEYSTORE_CONNECTIONS: u32 = 2;
+
+pub use maintenance::{SqliteBackup, SqliteTable};
 
 /// The SQLite implementation of [`passerelle_store::Store`].
 #[derive(Debug, Clone)]

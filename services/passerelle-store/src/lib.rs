@@ -14,6 +14,7 @@
 
 pub mod ops;
 pub mod rows;
+pub mod transfer;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

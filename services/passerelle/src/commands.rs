@@ -49,6 +49,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             wiring::serve(&config, core).await
         }
         Command::Demo => crate::demo::run(&data_dir).await,
+        Command::Backup { dir } => {
+            let config = Config::load(&data_dir)?;
+            crate::cmd_maintenance::backup(&config, &dir).await
+        }
+        Command::Restore {
+            dir,
+            audit_export,
+            without_shred_log,
+        } => {
+            let config = Config::load(&data_dir)?;
+            let source = crate::cmd_maintenance::ShredSource {
+                audit_export,
+                without_shred_log,
+            };
+            crate::cmd_maintenance::restore(&config, &dir, source).await
+        }
+        Command::MigrateTo { url } => {
+            let config = Config::load(&data_dir)?;
+            crate::cmd_maintenance::migrate_to(&config, &url).await
+        }
         Command::Migrate => {
             let config = Config::load(&data_dir)?;
             let store = wiring::open_store(&config).await?;

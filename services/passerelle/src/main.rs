@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_maintenance;
 mod commands;
 mod config;
 mod demo;
@@ -48,6 +49,30 @@ pub enum Command {
     Demo,
     /// Applies pending database migrations (main schema and keystore), then exits.
     Migrate,
+    /// Consistent copy of the database and the keystore into DIR, with the audit head, while
+    /// the service runs (SQLite: online copy; PostgreSQL: pg_dump).
+    Backup {
+        /// A new (or empty) folder.
+        dir: PathBuf,
+    },
+    /// Puts a backup back (every instance stopped), records a `restored` entry and
+    /// re-applies every shred recorded since the backup.
+    Restore {
+        /// The backup folder.
+        dir: PathBuf,
+        /// An audit export to read later shreds from, when the live database is gone.
+        #[arg(long, value_name = "FILE")]
+        audit_export: Option<PathBuf>,
+        /// Restore even with no record of shreds after the backup.
+        #[arg(long)]
+        without_shred_log: bool,
+    },
+    /// Copies this SQLite deployment (every row, the keystore) into an empty PostgreSQL
+    /// database, then verifies the audit log and opens a sample of referrals there.
+    MigrateTo {
+        /// postgres://user:password@host:port/database
+        url: String,
+    },
     /// Organisations.
     Org {
         /// What to do with organisations.

@@ -208,6 +208,30 @@ impl Deployment {
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
+    /// Runs one SQL query on the deployment's main database (`sqlite3` or `psql`);
+    /// returns its output, one row a line, columns separated by `|`.
+    pub fn sql(&self, query: &str) -> String {
+        match &self.backend {
+            Backend::Sqlite => {
+                let out = Command::new("sqlite3")
+                    .arg(self.data_dir().join("passerelle.db"))
+                    .arg(query)
+                    .output()
+                    .expect("sqlite3 runs");
+                assert!(
+                    out.status.success(),
+                    "sqlite3 failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8(out.stdout)
+                    .expect("utf-8")
+                    .trim()
+                    .to_owned()
+            }
+            pg => pg.query(query),
+        }
+    }
+
     /// Issues a token for `user`; returns the token (last line of stdout).
     pub fn token(&self, user: &str) -> String {
         let out = self.ok(&["token", "issue", user]);
