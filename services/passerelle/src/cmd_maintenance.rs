@@ -311,34 +311,50 @@ pub struct ShredSource {
     pub without_shred_log: bool,
 }
 
-/// Shreds since `from` in an export: lines `{"seq", "action", "target", …}`.
+/// Shreds since `from` in an audit export (`passerelle audit export`: JSON lines, one
+/// `{"type": "leaf", "seq", "hash", "bytes"}` per entry). Each entry's canonical bytes are
+/// checked against its hash and decoded; the readable fields are not trusted.
 fn shreds_in_export(path: &Path, from: u64) -> anyhow::Result<Vec<String>> {
+    use base64::Engine;
+    use passerelle_domain::audit::{Action, AuditLeaf};
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the audit export {}", path.display()))?;
     let mut out = Vec::new();
-    let mut seen_any = false;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+    let mut entries = 0u64;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("line {} of the export is not JSON", n + 1))?;
+        if v.get("type").and_then(|t| t.as_str()) != Some("leaf") {
             continue;
-        };
-        // Entries may be the line itself or nested under "entry".
-        let e = v.get("entry").unwrap_or(&v);
-        let (Some(seq), Some(action)) = (
-            e.get("seq").and_then(|s| s.as_u64()),
-            e.get("action").and_then(|a| a.as_str()),
-        ) else {
-            continue;
-        };
-        seen_any = true;
+        }
+        let bad = || anyhow::anyhow!("line {} of the export is not a valid entry", n + 1);
+        let seq = v.get("seq").and_then(|s| s.as_u64()).ok_or_else(bad)?;
+        let bytes = v
+            .get("bytes")
+            .and_then(|b| b.as_str())
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .ok_or_else(bad)?;
+        let hash = v.get("hash").and_then(|h| h.as_str()).ok_or_else(bad)?;
+        if hex::encode(passerelle_domain::merkle::leaf_hash(&bytes)) != hash {
+            bail!("entry {seq} of the export does not match its hash: the export was altered");
+        }
+        let leaf = AuditLeaf::decode(&bytes).map_err(|_| bad())?;
+        entries += 1;
         if seq >= from
-            && action == "content.shredded"
-            && let Some(t) = e.get("target").and_then(|t| t.as_str())
-            && !out.iter().any(|x| x == t)
+            && leaf.action == Action::ContentShredded
+            && let Some(id) = leaf.targets.referral
         {
-            out.push(t.to_owned());
+            let id = id.to_string();
+            if !out.contains(&id) {
+                out.push(id);
+            }
         }
     }
-    if !seen_any {
+    if entries == 0 {
         bail!("{} holds no audit entry", path.display());
     }
     Ok(out)

@@ -234,3 +234,208 @@ async fn backup_and_restore_on_postgres() {
         flow(pg).await;
     }
 }
+
+/// One export line (`passerelle audit export` format) recording that `referral`'s content
+/// was destroyed, as an export taken before the live database was lost would hold it.
+fn shred_export_line(seq: u64, referral: &str) -> String {
+    use base64::Engine;
+    use passerelle_domain::audit::{Action, AuditLeaf, Outcome, Targets};
+    let leaf = AuditLeaf {
+        at: time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("time"),
+        actor: None,
+        actor_org: None,
+        role: None,
+        action: Action::ContentShredded,
+        targets: Targets {
+            referral: Some(referral.parse().expect("referral id")),
+            ..Targets::default()
+        },
+        outcome: Outcome::Allowed,
+        legal_basis: None,
+        request_id: None,
+        ciphertext_sha256: vec![],
+    };
+    let bytes = leaf.encode();
+    json!({
+        "type": "leaf",
+        "seq": seq,
+        "hash": hex::encode(passerelle_domain::merkle::leaf_hash(&bytes)),
+        "bytes": base64::engine::general_purpose::STANDARD.encode(&bytes),
+        "entry": {"action": "content.shredded"}
+    })
+    .to_string()
+}
+
+/// The live database is lost; the shreds recorded after the backup come from an audit
+/// export: the restore refuses without one, and with it destroys that content again.
+async fn shreds_from_an_export(backend: Backend) {
+    let d = Deployment::new(backend);
+    d.ok(&["init"]);
+    d.ok(&[
+        "org",
+        "add",
+        "police-clermont",
+        "--name",
+        "Commissariat",
+        "--kind",
+        "police",
+    ]);
+    d.ok(&[
+        "org",
+        "add",
+        "avec63",
+        "--name",
+        "AVEC 63",
+        "--kind",
+        "association",
+    ]);
+    d.ok(&[
+        "user",
+        "add",
+        "iscg.martin",
+        "--org",
+        "police-clermont",
+        "--role",
+        "referrer",
+    ]);
+    d.ok(&[
+        "user",
+        "add",
+        "psy.bernard",
+        "--org",
+        "avec63",
+        "--role",
+        "receiver",
+    ]);
+    let police = d.token("iscg.martin");
+    let psy = d.token("psy.bernard");
+    let server = d.serve();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let a = server
+            .call(
+                "POST",
+                "/api/v1/referrals",
+                Some(&police),
+                Some(passerelle_e2e::Body::Json(filing())),
+            )
+            .await;
+        assert_eq!(a.status, 201);
+        ids.push(a.json["id"].as_str().expect("id").to_owned());
+    }
+    let dir = d.dir.path().join("backup");
+    d.ok(&["backup", dir.to_str().expect("utf-8")]);
+    assert!(server.stop().success());
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let size = manifest["audit"]["size"].as_u64().expect("size");
+    let (shredded, kept) = (&ids[0], &ids[1]);
+    let wraps_of = |id: &str| match &d.backend {
+        Backend::Sqlite => {
+            let out = std::process::Command::new("sqlite3")
+                .arg(d.data_dir().join("keys/keystore.db"))
+                .arg(format!(
+                    "SELECT count(*) FROM key_wraps WHERE hex(referral_id) = upper('{}')",
+                    id.replace('-', "")
+                ))
+                .output()
+                .expect("sqlite3");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+        pg => pg.query(&format!(
+            "SELECT count(*) FROM keystore.key_wraps WHERE referral_id = '{id}'"
+        )),
+    };
+    assert_eq!(wraps_of(shredded), "2");
+
+    let export = d.dir.path().join("audit-export.jsonl");
+    std::fs::write(
+        &export,
+        format!(
+            "{}\n{}\n",
+            json!({"type": "header", "format": "passerelle-audit-export/1"}),
+            shred_export_line(size + 3, shredded)
+        ),
+    )
+    .expect("write export");
+    if matches!(d.backend, Backend::Sqlite) {
+        // The disk holding the live database died.
+        std::fs::remove_file(d.data_dir().join("passerelle.db")).expect("rm");
+        let _ = std::fs::remove_file(d.data_dir().join("passerelle.db-wal"));
+        let _ = std::fs::remove_file(d.data_dir().join("passerelle.db-shm"));
+        let refused = d.run(&["restore", dir.to_str().expect("utf-8")], None);
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("--audit-export"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        // An altered export is refused.
+        let forged = d.dir.path().join("forged.jsonl");
+        let line = shred_export_line(size + 3, shredded).replace("\"seq\":", "\"seq\":1");
+        let mut v: Value = serde_json::from_str(&line).expect("json");
+        v["hash"] = json!("00".repeat(32));
+        std::fs::write(&forged, format!("{v}\n")).expect("write");
+        let refused = d.run(
+            &[
+                "restore",
+                dir.to_str().expect("utf-8"),
+                "--audit-export",
+                forged.to_str().expect("utf-8"),
+            ],
+            None,
+        );
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("altered"));
+    }
+    let out = d.ok(&[
+        "restore",
+        dir.to_str().expect("utf-8"),
+        "--audit-export",
+        export.to_str().expect("utf-8"),
+    ]);
+    assert!(out.contains("shreds re-applied: 1"), "{out}");
+    assert!(out.contains("Restored. Audit log intact"), "{out}");
+    assert_eq!(wraps_of(shredded), "0", "the wraps are gone again");
+    assert_eq!(wraps_of(kept), "2");
+    assert_eq!(
+        d.sql("SELECT action FROM audit_leaves ORDER BY seq DESC LIMIT 2"),
+        "content.shredded\nrestored"
+    );
+
+    let server = d.serve();
+    let gone = server
+        .call(
+            "GET",
+            &format!("/api/v1/referrals/{shredded}"),
+            Some(&psy),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 410, "destroyed content does not come back");
+    let back = server
+        .call(
+            "GET",
+            &format!("/api/v1/referrals/{kept}"),
+            Some(&psy),
+            None,
+        )
+        .await;
+    assert_eq!(back.status, 200);
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_reapplies_shreds_from_an_export_on_sqlite() {
+    shreds_from_an_export(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_reapplies_shreds_from_an_export_on_postgres() {
+    if let Some(pg) = Backend::postgres() {
+        shreds_from_an_export(pg).await;
+    }
+}
