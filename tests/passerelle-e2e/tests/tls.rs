@@ -285,3 +285,52 @@ async fn plain_http_only_behind_an_explicit_proxy_setting() {
         "plain HTTP answered on a TLS listener"
     );
 }
+
+/// What `openssl s_client` reports for one protocol version (`tls1`, `tls1_1`, …).
+fn handshake(addr: &str, version: &str) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            &format!("-{version}"),
+            // Let the client offer old protocols at all: the refusal must be the server's.
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs (Debian package openssl)");
+    let _ = child.stdin.take();
+    let out = child.wait_with_output().expect("openssl exits");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn only_tls_1_2_and_1_3_are_spoken() {
+    let d = Deployment::new(Backend::Sqlite);
+    d.ok(&["init"]);
+    let server = d.serve();
+    let addr = server.base.trim_start_matches("https://").to_owned();
+    for old in ["tls1", "tls1_1"] {
+        let out = handshake(&addr, old);
+        assert!(
+            out.contains("alert") && out.contains("Cipher is (NONE)"),
+            "{old} was not refused by the server:\n{out}"
+        );
+    }
+    for (version, name) in [("tls1_2", "TLSv1.2"), ("tls1_3", "TLSv1.3")] {
+        let out = handshake(&addr, version);
+        assert!(
+            out.contains(&format!("New, {name}, Cipher is ")),
+            "{version}:\n{out}"
+        );
+        assert!(!out.contains("Cipher is (NONE)"), "{version}:\n{out}");
+    }
+}
