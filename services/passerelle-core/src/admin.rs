@@ -136,12 +136,13 @@ impl Core {
                         "the password must have at least 12 characters",
                     ));
                 }
+                if pw.len() > crate::MAX_PASSWORD_BYTES {
+                    return Err(CoreError::BadRequest(
+                        "the password must have at most 1024 bytes",
+                    ));
+                }
                 let pw = pw.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || hash_password(&pw))
-                        .await
-                        .map_err(|e| CoreError::Internal(e.to_string()))??,
-                )
+                Some(crate::identity::bounded_hashing(move || hash_password(&pw)).await??)
             }
         };
         let user = UserRow {

@@ -10,10 +10,13 @@ mod admin;
 mod auth;
 mod clock;
 mod error;
+mod identity;
 mod journal;
 mod maintenance;
 mod ops;
 mod referrals;
+mod session;
+mod stats;
 mod view;
 
 pub use admin::{
@@ -22,9 +25,19 @@ pub use admin::{
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::CoreError;
+pub use identity::{
+    ENROLMENT_TTL, EnrolmentForm, EnrolmentLink, EnrolmentPage, HASHING_PERMITS,
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
+    TOTP_STEP_SECONDS, TokenInfo, new_secret,
+};
 pub use maintenance::{LogCheck, SampleCheck};
 pub use ops::Gauges;
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
+pub use session::{
+    Credentials, LOCKOUT, MAX_FAILED_LOGINS, NewSession, SESSION_ABSOLUTE, SESSION_IDLE,
+    SESSION_TOUCH_EVERY, Session, csrf_matches, csrf_token,
+};
+pub use stats::{DelayStats, OrgStats, SideStats};
 pub use view::{HistoryItem, ReferralView};
 
 use std::path::PathBuf;

@@ -70,6 +70,10 @@ str_enum!(
     UserAdded => "user.added",
     /// User disabled.
     UserDisabled => "user.disabled",
+    /// A one-time enrolment link was issued (new user, or reset by an admin or coordinator).
+    EnrolmentIssued => "user.enrolment_issued",
+    /// A user set a password and enrolled a second factor through an enrolment link.
+    UserEnrolled => "user.enrolled",
     /// Task closed.
     TaskClosed => "task.closed",
     /// Backup restored.

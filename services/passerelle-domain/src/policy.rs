@@ -45,6 +45,11 @@ pub enum Route {
     CloseTask,
     /// `GET /audit/…`.
     ReadAudit,
+    /// `GET /stats`: counts and delays of the caller's own organisation, no content.
+    ReadStats,
+    /// `POST /users/{username}/reset|disable`: managing the users of the caller's own
+    /// organisation (which organisation is checked by the use case, `404` otherwise).
+    ManageUsers,
 }
 
 /// A side of a referral.
@@ -138,6 +143,8 @@ impl Route {
         Route::WithdrawConsent,
         Route::CloseTask,
         Route::ReadAudit,
+        Route::ReadStats,
+        Route::ManageUsers,
     ];
 
     /// The roles that may ever call this route.
@@ -146,6 +153,8 @@ impl Route {
             Route::FileReferral => &[Role::Referrer],
             Route::ListReferrals => &[Role::Referrer, Role::Receiver, Role::Coordinator],
             Route::ReadAudit => &[Role::Auditor],
+            Route::ReadStats => &[Role::Coordinator],
+            Route::ManageUsers => &[Role::Admin, Role::Coordinator],
             _ => REFERRAL_ROLES,
         }
     }
@@ -154,7 +163,11 @@ impl Route {
     /// not about one referral or case (filing, lists, audit).
     pub fn allowed_sides(self) -> &'static [Side] {
         match self {
-            Route::FileReferral | Route::ListReferrals | Route::ReadAudit => &[],
+            Route::FileReferral
+            | Route::ListReferrals
+            | Route::ReadAudit
+            | Route::ReadStats
+            | Route::ManageUsers => &[],
             Route::Accept | Route::Decline | Route::Close | Route::Forward => &[Side::Receiver],
             Route::CloseTask => &[Side::Sender],
             Route::ReadReferral
@@ -263,6 +276,13 @@ mod tests {
             (CloseTask, Receiver, RECEIVER, Err(WrongSide)),
             (ReadAudit, Auditor, OTHER, Ok(())),
             (ReadAudit, Admin, OTHER, Err(Forbidden)),
+            (ReadStats, Coordinator, OTHER, Ok(())),
+            (ReadStats, Admin, OTHER, Err(Forbidden)),
+            (ReadStats, Receiver, RECEIVER, Err(Forbidden)),
+            (ManageUsers, Admin, OTHER, Ok(())),
+            (ManageUsers, Coordinator, OTHER, Ok(())),
+            (ManageUsers, Auditor, OTHER, Err(Forbidden)),
+            (ManageUsers, Referrer, SENDER, Err(Forbidden)),
         ];
         for (route, role, o, want) in cases {
             assert_eq!(auth(route, role, o), want, "{route:?} {role} {o}");

@@ -22,6 +22,7 @@
 
 mod codec;
 mod error;
+mod identity;
 mod maintenance;
 mod migrations;
 mod ops;

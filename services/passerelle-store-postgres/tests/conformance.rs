@@ -86,3 +86,11 @@ async fn concurrent_appends() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn identity_conformance() {
+    with_fresh_store(|store| async move {
+        conformance::identity::run_all(store.as_ref()).await;
+    })
+    .await;
+}

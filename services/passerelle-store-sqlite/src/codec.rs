@@ -105,11 +105,11 @@ pub(crate) fn split_hashes(bytes: &[u8]) -> StoreResult<Vec<[u8; 32]>> {
         .collect())
 }
 
-fn id<T: From<Uuid>>(row: &SqliteRow, col: &str) -> StoreResult<T> {
+pub(crate) fn id<T: From<Uuid>>(row: &SqliteRow, col: &str) -> StoreResult<T> {
     Ok(T::from(get::<Uuid>(row, col)?))
 }
 
-fn id_opt<T: From<Uuid>>(row: &SqliteRow, col: &str) -> StoreResult<Option<T>> {
+pub(crate) fn id_opt<T: From<Uuid>>(row: &SqliteRow, col: &str) -> StoreResult<Option<T>> {
     Ok(get::<Option<Uuid>>(row, col)?.map(T::from))
 }
 

@@ -18,6 +18,7 @@
 
 mod codec;
 mod error;
+mod identity;
 mod maintenance;
 mod migrations;
 mod ops;

@@ -32,6 +32,7 @@ macro_rules! embedded {
 /// Migrations of the main database.
 pub(crate) const MAIN: &[Embedded] = embedded!("main":
     1, "init", "0001_init.sql";
+    3, "identity", "0003_identity.sql";
 );
 
 /// Migrations of the keystore file.

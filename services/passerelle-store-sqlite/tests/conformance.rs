@@ -110,3 +110,9 @@ async fn concurrent_appends() {
         assert_eq!(mine, 25, "{actor}");
     }
 }
+
+#[tokio::test]
+async fn identity_conformance() {
+    let db = fresh().await;
+    conformance::identity::run_all(db.store.as_ref()).await;
+}

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::*;
 
+pub mod identity;
 pub mod ops;
 
 /// Raw SQL, for the guards the port cannot express (the append-only audit table). Each
@@ -277,6 +278,7 @@ pub async fn run_all(store: &dyn Store, raw: &dyn RawExec) {
     audit_rollback(store).await;
     audit_append_only(store, raw).await;
     audit_search(store).await;
+    identity::run_all(store).await;
 }
 
 /// Migrating an up-to-date database again changes nothing and fails nothing.

@@ -12,6 +12,7 @@
 //!   the referral that needs them; orphan wraps (no referral) carry no content and are
 //!   harmless; shredding deletes wraps first, then ciphertexts.
 
+pub mod identity;
 pub mod ops;
 pub mod rows;
 pub mod transfer;
@@ -19,6 +20,7 @@ pub mod transfer;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use identity::*;
 pub use ops::{LeaderGuard, LeaderHold, OpsStore};
 pub use rows::*;
 
@@ -50,7 +52,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
-pub trait Store: OpsStore + Send + Sync + 'static {
+pub trait Store: IdentityStore + StatsStore + OpsStore + Send + Sync + 'static {
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -129,7 +131,7 @@ pub trait Store: OpsStore + Send + Sync + 'static {
 /// commit. The append takes the audit head lock; holding it while waiting for another row
 /// lock could deadlock.
 #[async_trait]
-pub trait StoreTx: Send {
+pub trait StoreTx: IdentityTx + Send {
     /// Inserts an organisation.
     async fn insert_org(&mut self, org: &OrgRow) -> StoreResult<()>;
     /// Inserts an organisation identity version.

@@ -27,6 +27,7 @@ mod keydir;
 mod org;
 mod referral;
 mod signer;
+mod user_secret;
 mod vault;
 
 pub use envelope::{Binding, HEADER_LEN, MAGIC, Part, seal};
@@ -38,6 +39,7 @@ pub use keydir::{
 pub use org::{NewOrgKey, OrgIdentity};
 pub use referral::ReferralKey;
 pub use signer::{AUDIT_KEY_NAME, AUDIT_ORIGIN, AuditSigner, parse_verifier_key};
+pub use user_secret::{open_totp_secret, seal_totp_secret, sealed_secret_key_version};
 pub use vault::Vault;
 
 /// SHA-256 of `bytes` (e.g. of a ciphertext, for its audit leaf).

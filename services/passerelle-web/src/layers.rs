@@ -25,8 +25,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps the routes with every layer.
 pub fn wrap(router: Router<AppState>, config: &WebConfig) -> Router<AppState> {
+    let limiter = crate::ratelimit::Limiter::new(config.limits);
     let mut router = router
         .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            limiter,
+            crate::ratelimit::limit,
+        ))
         .layer(middleware::from_fn(problem_request_id))
         .layer(middleware::from_fn(access_log))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BYTES))

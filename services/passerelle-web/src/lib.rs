@@ -8,11 +8,16 @@
 pub mod client_addr;
 pub mod extract;
 mod handlers;
+mod handlers_identity;
 mod handlers_ops;
+pub mod lang;
 mod layers;
 pub mod metrics;
 pub mod mtls;
+pub mod pages;
 pub mod problem;
+pub mod ratelimit;
+pub mod session;
 
 use axum::Router;
 use axum::http::Method;
@@ -30,14 +35,27 @@ pub struct AppState {
 }
 
 /// Settings of the HTTP edge.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WebConfig {
     /// Send `Strict-Transport-Security` (served over TLS, or behind a TLS proxy).
     pub hsts: bool,
+    /// Rate limits ([`ratelimit::Limits::default`] in service).
+    pub limits: ratelimit::Limits,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see [`client_addr`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Who may read `/metrics`.
     pub metrics: metrics::MetricsAccess,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            hsts: true,
+            limits: ratelimit::Limits::default(),
+            trusted_proxies: Vec::new(),
+            metrics: metrics::MetricsAccess::default(),
+        }
+    }
 }
 
 /// A router that remembers every (method, path) it serves.
@@ -75,7 +93,7 @@ impl Routes {
 
 /// Every route of the service.
 pub fn routes() -> Routes {
-    let r = handlers::register(Routes::new());
+    let r = handlers_identity::register(handlers::register(Routes::new()));
     handlers_ops::register(r)
 }
 

@@ -1,15 +1,13 @@
 //! The subcommands: each loads the configuration for the data dir and calls core.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use passerelle_core::{CoreError, NewUser, RequestCtx};
-use passerelle_domain::ids::{OrgSlug, TokenId, Username};
-use zeroize::Zeroizing;
+use passerelle_core::{CoreError, RequestCtx};
+use passerelle_domain::ids::{OrgSlug, TokenId};
 
 use crate::config::Config;
-use crate::{Cli, Command, OrgCommand, TokenCommand, UserCommand, wiring};
+use crate::{Cli, Command, OrgCommand, TokenCommand, wiring};
 
 /// Turns a core error into a sentence for the operator.
 pub fn explain(e: CoreError) -> anyhow::Error {
@@ -101,51 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;
-            let UserCommand::Add {
-                username,
-                org,
-                role,
-                health_professional,
-                password_stdin,
-            } = command;
-            let username = Username::parse(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let org = OrgSlug::parse(&org).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let password = if password_stdin {
-                let mut s = Zeroizing::new(String::new());
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .context("cannot read the password from standard input")?;
-                let trimmed = Zeroizing::new(s.trim_end_matches(['\r', '\n']).to_owned());
-                Some(trimmed)
-            } else {
-                None
-            };
-            let has_password = password.is_some();
-            let user = core
-                .add_user(
-                    NewUser {
-                        username,
-                        org,
-                        role,
-                        health_professional,
-                        password,
-                    },
-                    &RequestCtx::default(),
-                )
-                .await
-                .map_err(|e| match e {
-                    CoreError::NotFound => anyhow::anyhow!("no such organisation"),
-                    CoreError::Conflict(_) => anyhow::anyhow!("this username is already taken"),
-                    other => explain(other),
-                })?;
-            println!("User {} ({}) added.", user.username, user.role);
-            if !has_password {
-                println!(
-                    "No password yet: give the user an API token with `passerelle token issue {}`, or add the user again with --password-stdin.",
-                    user.username
-                );
-            }
-            Ok(())
+            crate::cmd_identity::user(&core, &config, command).await
         }
         Command::Token { command } => {
             let config = Config::load(&data_dir)?;
@@ -173,6 +127,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             other => explain(other),
                         })?;
                     println!("Token {id} revoked.");
+                }
+                TokenCommand::List { username } => {
+                    crate::cmd_identity::token_list(&core, &username).await?;
                 }
             }
             Ok(())

@@ -133,6 +133,28 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             issued.token.as_str()
         );
     }
+    if fresh {
+        println!();
+        println!("Web pages: one-time enrolment links (valid 72 h; each sets a password and the");
+        println!(
+            "second factor, then log in at https://{}/login):",
+            config.listen
+        );
+        for (username, ..) in USERS {
+            let link = core
+                .reset_user(username, &ctx)
+                .await
+                .map_err(crate::commands::explain)?;
+            println!("  {username:<14} https://{}{}", config.listen, link.path());
+        }
+    } else {
+        println!();
+        println!(
+            "Web pages: log in at https://{}/login (a new enrolment link: `passerelle --data-dir {} user reset USERNAME`).",
+            config.listen,
+            data_dir.display()
+        );
+    }
     println!();
     println!(
         "Try: curl -k -H \"Authorization: Bearer $TOKEN_PSY_BERNARD\" 'https://{}/api/v1/referrals?box=inbox'",

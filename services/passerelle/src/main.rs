@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd_identity;
 mod cmd_maintenance;
 mod commands;
 mod config;
@@ -131,6 +132,17 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Prints a new one-time enrolment link (72 h): the password and second factor are
+    /// cleared and every web session ends until the user enrols again.
+    Reset {
+        /// Whose account.
+        username: String,
+    },
+    /// Disables a user (never deleted): every web session ends, every API token is revoked.
+    Disable {
+        /// Whose account.
+        username: String,
+    },
 }
 
 /// `passerelle token …`
@@ -148,6 +160,11 @@ pub enum TokenCommand {
     Revoke {
         /// The token id printed at issue.
         token_id: String,
+    },
+    /// Lists a user's tokens: id, created, expires, revoked (never the token itself).
+    List {
+        /// Whose tokens.
+        username: String,
     },
 }
 

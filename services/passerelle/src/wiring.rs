@@ -112,6 +112,7 @@ pub fn web_config(config: &Config) -> WebConfig {
                 .as_ref()
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
         },
+        ..WebConfig::default()
     }
 }
 

@@ -240,11 +240,22 @@ impl Deployment {
 
     /// Starts `serve` on a free port and waits until it says where it listens.
     pub fn serve(&self) -> Server {
-        self.serve_with(ServeOptions::default())
+        self.serve_opts(ServeOptions::default())
+    }
+
+    /// Like [`Deployment::serve`], with more environment variables (e.g. `RUST_LOG`).
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
+        self.serve_opts(ServeOptions {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..ServeOptions::default()
+        })
     }
 
     /// Starts `serve` with extra environment, arguments and client TLS settings.
-    pub fn serve_with(&self, opts: ServeOptions) -> Server {
+    pub fn serve_opts(&self, opts: ServeOptions) -> Server {
         let mut c = self.command();
         c.arg("serve")
             .args(&opts.args)

@@ -97,7 +97,7 @@ async fn two_instances_on_one_postgres() {
     let doomed = d.token("psy.bernard");
 
     let fast_jobs = ("PASSERELLE_JOB_INTERVAL_SECS".to_string(), "1".to_string());
-    let a = d.serve_with(ServeOptions {
+    let a = d.serve_opts(ServeOptions {
         env: vec![fast_jobs.clone()],
         ..ServeOptions::default()
     });
@@ -106,7 +106,7 @@ async fn two_instances_on_one_postgres() {
     let keys_b = d.dir.path().join("host-b/keys");
     copy_dir(&d.data_dir().join("keys"), &keys_b);
     let data = d.data_dir();
-    let b = d.serve_with(ServeOptions {
+    let b = d.serve_opts(ServeOptions {
         env: vec![
             fast_jobs,
             ("PASSERELLE_KEYS_DIR".into(), keys_b.display().to_string()),

@@ -224,7 +224,7 @@ async fn sqlite_deployment_moves_to_postgres() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a deployment"));
 
     // Served on PostgreSQL: every referral reads back, for both parties, same tokens.
-    let on_pg = d.serve_with(ServeOptions {
+    let on_pg = d.serve_opts(ServeOptions {
         env: vec![("PASSERELLE_DATABASE_URL".into(), url.clone())],
         ..ServeOptions::default()
     });

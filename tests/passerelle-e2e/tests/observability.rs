@@ -129,7 +129,7 @@ async fn flow(backend: Backend) {
         .expect("token")
         .to_owned();
 
-    let server = d.serve_with(ServeOptions {
+    let server = d.serve_opts(ServeOptions {
         env: vec![
             ("RUST_LOG".into(), "debug".into()),
             // Loopback is *not* allowed here: the token is the only way in.

@@ -49,7 +49,7 @@ async fn sighup_reloads_the_certificate_without_dropping_connections() {
     replace(&cert, &cert1);
     replace(&key, &key1);
 
-    let server = d.serve_with(opts(&cert, &key, &cert1));
+    let server = d.serve_opts(opts(&cert, &key, &cert1));
     let url = format!("{}/healthz", server.base);
     // One client, one connection, opened on the first certificate.
     let open = &server.client;
@@ -186,7 +186,7 @@ async fn client_certificates_authenticate_machine_clients() {
     let ca_path = d.dir.path().join("clients-ca.pem");
     std::fs::write(&ca_path, &pki.ca_pem).expect("write CA");
 
-    let server = d.serve_with(ServeOptions {
+    let server = d.serve_opts(ServeOptions {
         env: vec![("PASSERELLE_CLIENT_CA".into(), ca_path.display().to_string())],
         ..ServeOptions::default()
     });
@@ -233,7 +233,7 @@ async fn client_certificates_authenticate_machine_clients() {
 async fn plain_http_only_behind_an_explicit_proxy_setting() {
     let d = Deployment::new(Backend::Sqlite);
     d.ok(&["init"]);
-    let server = d.serve_with(ServeOptions {
+    let server = d.serve_opts(ServeOptions {
         args: vec!["--behind-proxy".into()],
         env: vec![("PASSERELLE_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
         ..ServeOptions::default()
