@@ -426,6 +426,29 @@ async fn shreds_from_an_export(backend: Backend) {
         .await;
     assert_eq!(back.status, 200);
     assert!(server.stop().success());
+
+    // Restoring the same backup again: the live log now records that shred itself, and the
+    // restore reads it there (no export needed) — the content stays destroyed.
+    let out = d.ok(&["restore", dir.to_str().expect("utf-8")]);
+    assert!(out.contains("shreds re-applied: 1"), "{out}");
+    assert_eq!(wraps_of(shredded), "0");
+    assert_eq!(wraps_of(kept), "2");
+    assert_eq!(
+        d.sql("SELECT count(*) FROM audit_leaves WHERE action = 'restored'"),
+        "1",
+        "the backup's log, then this restore's own entry"
+    );
+    let server = d.serve();
+    let gone = server
+        .call(
+            "GET",
+            &format!("/api/v1/referrals/{shredded}"),
+            Some(&psy),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 410);
+    assert!(server.stop().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
