@@ -42,8 +42,9 @@ pub enum Command {
     /// Runs the service over HTTPS (SIGHUP reloads the certificate and key).
     Serve {
         /// Serve plain HTTP behind a TLS-terminating reverse proxy; `X-Forwarded-For` is
-        /// believed only from PASSERELLE_TRUSTED_PROXIES.
-        #[arg(long, env = "PASSERELLE_BEHIND_PROXY")]
+        /// believed only from PASSERELLE_TRUSTED_PROXIES. Also set by
+        /// PASSERELLE_BEHIND_PROXY=true (or yes/1) or `behind_proxy = true` in passerelle.toml.
+        #[arg(long)]
         behind_proxy: bool,
     },
     /// First run for newcomers: init, seed organisations and users, print how to log in, serve.
