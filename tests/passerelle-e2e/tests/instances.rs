@@ -2,8 +2,9 @@
 //! with its own copy of the keys folder and its own checkpoint folder, serve the same
 //! users. Filings and reads on both at once leave one dense audit log with exactly one
 //! leaf per action; a token revoked from the command line is refused by both from the
-//! next request; background jobs run on one leader, and the other takes over when the
-//! leader is killed.
+//! next request; a web session opened on one instance works on the other, and failed
+//! logins counted on both lock the account on both (the counters live in the database);
+//! background jobs run on one leader, and the other takes over when the leader is killed.
 
 use std::time::Duration;
 
@@ -42,6 +43,94 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(e.path(), &dest).expect("copy key");
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         }
+    }
+}
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn between(hay: &str, start: &str, end: &str) -> String {
+    let from = hay.find(start).expect("start marker") + start.len();
+    let to = hay[from..].find(end).expect("end marker") + from;
+    hay[from..to].to_owned()
+}
+
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (k, val) = v.split(';').next()?.split_once('=')?;
+            (k == name).then(|| val.to_owned())
+        })
+}
+
+/// The TOTP code of a base32 seed, `offset_steps` time steps from now.
+fn code(secret: &str, offset_steps: i64) -> String {
+    let seed = totp_rs::Secret::try_from_base32(secret).expect("base32");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    totp_rs::Builder::new()
+        .with_secret(seed)
+        .build()
+        .expect("totp")
+        .generate((now + 30 * offset_steps) as u64)
+        .to_string()
+}
+
+/// A client for the web pages (no redirect following), trusting the deployment's certificate.
+fn no_redirects(data: &std::path::Path) -> reqwest::Client {
+    let cert = std::fs::read(data.join("tls/cert.pem")).expect("certificate");
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).expect("PEM"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Posts the login form on `s`; returns the answer.
+async fn login(
+    s: &Server,
+    http: &reqwest::Client,
+    user: &str,
+    password: &str,
+    code: &str,
+) -> reqwest::Response {
+    let page = http
+        .get(format!("{}/login", s.base))
+        .send()
+        .await
+        .expect("login page");
+    let cookie = set_cookie(&page, "__Host-passerelle-login").expect("login cookie");
+    let html = page.text().await.expect("html");
+    let csrf = between(&html, "type=\"hidden\" name=\"csrf\" value=\"", "\"");
+    http.post(format!("{}/login", s.base))
+        .header("cookie", format!("__Host-passerelle-login={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&username={user}&password={}&code={code}&next=%2F",
+            enc(&csrf),
+            enc(password)
+        ))
+        .send()
+        .await
+        .expect("login")
+}
+
+/// The outcome code of the newest `login.failed` entry.
+fn last_login_failure(d: &Deployment) -> String {
+    let hex_bytes = d.backend.query(
+        "SELECT encode(bytes, 'hex') FROM audit_leaves WHERE action = 'login.failed' ORDER BY seq DESC LIMIT 1",
+    );
+    let leaf = passerelle_domain::audit::AuditLeaf::decode(&hex::decode(hex_bytes).expect("hex"))
+        .expect("leaf");
+    match leaf.outcome {
+        passerelle_domain::audit::Outcome::Denied(code) => code,
+        other => panic!("a failed login recorded as {other:?}"),
     }
 }
 
@@ -95,6 +184,16 @@ async fn two_instances_on_one_postgres() {
     let police = d.token("iscg.martin");
     let psy = d.token("psy.bernard");
     let doomed = d.token("psy.bernard");
+    let added = d.ok(&[
+        "user", "add", "psy.web", "--org", "avec63", "--role", "receiver",
+    ]);
+    let link = added
+        .lines()
+        .find(|l| l.contains("/enrol/"))
+        .and_then(|l| l.rsplit("/enrol/").next())
+        .expect("an enrolment link")
+        .trim()
+        .to_owned();
 
     let fast_jobs = ("PASSERELLE_JOB_INTERVAL_SECS".to_string(), "1".to_string());
     let a = d.serve_opts(ServeOptions {
@@ -226,6 +325,62 @@ async fn two_instances_on_one_postgres() {
             .await;
         assert_eq!(refused.status, 401);
     }
+
+    // Web users: enrolled and logged in on A, their session works on B.
+    const PASSWORD: &str = "Lanterne-Basalte-Orgue-28";
+    let (web_a, web_b) = (no_redirects(&data), no_redirects(&data));
+    let page = web_a
+        .get(format!("{}/enrol/{link}", a.base))
+        .send()
+        .await
+        .expect("enrol page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let secret = between(&html, "id=\"totp-secret\">", "<").replace(' ', "");
+    let csrf = between(&html, "type=\"hidden\" name=\"csrf\" value=\"", "\"");
+    let enrolled = web_a
+        .post(format!("{}/enrol/{link}", a.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&password={}&confirm={}&code={}",
+            enc(&csrf),
+            enc(PASSWORD),
+            enc(PASSWORD),
+            code(&secret, 0)
+        ))
+        .send()
+        .await
+        .expect("enrol");
+    assert_eq!(enrolled.status(), 303);
+    let ok = login(&a, &web_a, "psy.web", PASSWORD, &code(&secret, 1)).await;
+    assert_eq!(ok.status(), 303);
+    let session = set_cookie(&ok, "__Host-passerelle").expect("session cookie");
+    let home = web_b
+        .get(format!("{}/", b.base))
+        .header("cookie", format!("__Host-passerelle={session}"))
+        .send()
+        .await
+        .expect("home on B");
+    assert_eq!(home.status(), 200, "a session opened on A works on B");
+    // Failed logins on both instances add up: the fifth, on B, locks the account…
+    for (i, (s, http)) in [
+        (&a, &web_a),
+        (&a, &web_a),
+        (&a, &web_a),
+        (&a, &web_a),
+        (&b, &web_b),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = login(s, http, "psy.web", "Mauvais-Essai-Quenouille-11", "000000").await;
+        assert_eq!(r.status(), 401, "failure {i}");
+    }
+    assert_eq!(last_login_failure(&d), "bad-password-locked");
+    // …and A refuses even the right password from then on.
+    let r = login(&a, &web_a, "psy.web", PASSWORD, &code(&secret, 1)).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(last_login_failure(&d), "locked");
 
     // One audit log: dense, one leaf per action, the head covering all of them.
     let q = |sql: &str| d.backend.query(sql);
