@@ -33,6 +33,7 @@ macro_rules! embedded {
 pub(crate) const MAIN: &[Embedded] = embedded!("main":
     1, "init", "0001_init.sql";
     3, "identity", "0003_identity.sql";
+    6, "ops", "0006_ops.sql";
 );
 
 /// Migrations of the keystore file.
