@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
+use futures::TryStreamExt;
 use passerelle_store::transfer::{Area, Cell, Kind, Table};
 use passerelle_store::{AuditHeadRow, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqliteRow};
@@ -139,15 +140,18 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Rows of `table` (typed by its catalogue, columns in its order), at most `limit`,
-    /// after the position `after` returned by the previous page; also returns the position
-    /// to continue from (`None` when this page is the last).
+    /// Rows of `table` (typed by its catalogue, columns in its order), at most `limit` and
+    /// about `max_bytes` of values (at least one row), after the position `after` returned
+    /// by the previous page; also returns the position to continue from (`None` when this
+    /// page is the last). Rows are streamed, so a page of large ciphertext chunks stops at
+    /// the byte bound without reading further.
     pub async fn export_rows(
         &self,
         table: &Table,
         without_rowid: bool,
         after: i64,
         limit: u32,
+        max_bytes: usize,
     ) -> StoreResult<(Vec<Vec<Cell>>, Option<i64>)> {
         let pool = match table.area {
             Area::Main => self.pool(),
@@ -168,13 +172,12 @@ impl SqliteStore {
                 quote(&table.name)
             )
         };
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut stream = sqlx::query(AssertSqlSafe(sql)).fetch(pool);
+        let mut out = Vec::new();
         let mut last = after;
-        for row in &rows {
+        let mut bytes = 0usize;
+        let mut more = false;
+        while let Some(row) = stream.try_next().await.map_err(db)? {
             last = if without_rowid {
                 last + 1
             } else {
@@ -183,15 +186,20 @@ impl SqliteStore {
             let mut cells = Vec::with_capacity(table.columns.len());
             for (i, c) in table.columns.iter().enumerate() {
                 cells.push(
-                    cell(row, i + 1, c.kind).map_err(|e| {
+                    cell(&row, i + 1, c.kind).map_err(|e| {
                         StoreError::Corrupt(format!("{}.{}: {e}", table.name, c.name))
                     })?,
                 );
             }
+            bytes += cells.iter().map(Cell::weight).sum::<usize>();
             out.push(cells);
+            if out.len() as u32 == limit || bytes >= max_bytes {
+                // A full page: there may be more (the next call finds out).
+                more = true;
+                break;
+            }
         }
-        let next = (rows.len() as u32 == limit).then_some(last);
-        Ok((out, next))
+        Ok((out, more.then_some(last)))
     }
 
     /// Number of rows of a table.

@@ -28,6 +28,8 @@ pub const MANIFEST_FORMAT: &str = "passerelle-backup/1";
 const SERVE_JOB: &str = "checkpoint-witness";
 /// Rows read per page while copying.
 const COPY_PAGE: u32 = 500;
+/// Bytes of values read per page while copying (attachment chunks are large).
+const COPY_PAGE_BYTES: usize = 32 * 1024 * 1024;
 /// Referrals opened on the target of a migration.
 const SAMPLE: usize = 25;
 
@@ -694,7 +696,7 @@ pub async fn migrate_to(config: &Config, url: &str) -> anyhow::Result<()> {
         let mut after = if src.without_rowid { 0 } else { i64::MIN };
         loop {
             let (rows, next) = source
-                .export_rows(table, src.without_rowid, after, COPY_PAGE)
+                .export_rows(table, src.without_rowid, after, COPY_PAGE, COPY_PAGE_BYTES)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| format!("reading {}", table.name))?;
