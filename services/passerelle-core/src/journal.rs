@@ -113,7 +113,7 @@ impl Core {
     /// Appends the checkpoint to `<checkpoint dir>/checkpoints.jsonl`. The database commit
     /// already happened; a failure here is logged loudly (the next append writes a newer
     /// checkpoint covering this one).
-    fn keep_checkpoint(&self, size: u64, checkpoint: &str) {
+    pub(crate) fn keep_checkpoint(&self, size: u64, checkpoint: &str) {
         let path = self.inner.checkpoint_dir.join("checkpoints.jsonl");
         let line = serde_json::json!({ "size": size, "checkpoint": checkpoint }).to_string();
         let res = std::fs::OpenOptions::new()

@@ -17,8 +17,10 @@ mod forward;
 mod identity;
 mod integrity;
 mod journal;
+mod maintenance;
 mod messages;
 mod notify;
+mod ops;
 mod referrals;
 mod retention;
 mod rotation;
@@ -45,9 +47,11 @@ pub use identity::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, TOTP_DIGITS, TOTP_SECRET_BYTES, TOTP_SKEW,
     TOTP_STEP_SECONDS, TokenInfo, new_secret,
 };
+pub use maintenance::{LogCheck, SampleCheck};
 pub use messages::{MessageList, MessageView, NewMessage};
 pub use notify::{MAIL_BODY, MAIL_MAX_ATTEMPTS, MAIL_SUBJECT, valid_email};
 pub use notify::{MailJob, NotificationItem, NotificationPage, NotificationParams};
+pub use ops::Gauges;
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use retention::{ArchiveReadRequest, ContactRecorded, RetentionPolicy, RetentionReport};
 pub use rotation::{KeyStatus, MasterRotation, OrgKeyState, OrgRotation};

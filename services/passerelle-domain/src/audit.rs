@@ -84,6 +84,8 @@ str_enum!(
     ArchiveRead => "referral.archive_read",
     /// Backup restored.
     Restored => "restored",
+    /// Deployment copied to another database (`migrate-to`), checked there.
+    StoreMigrated => "store.migrated",
 });
 
 impl Action {

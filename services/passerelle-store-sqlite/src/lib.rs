@@ -21,7 +21,9 @@ mod content;
 mod error;
 mod identity;
 mod keyring;
+mod maintenance;
 mod migrations;
+mod ops;
 mod shred;
 mod store;
 mod tx;
@@ -46,6 +48,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAIN_CONNECTIONS: u32 = 8;
 /// Connections of the keystore pool.
 const KEYSTORE_CONNECTIONS: u32 = 2;
+
+pub use maintenance::{SqliteBackup, SqliteTable};
 
 /// The SQLite implementation of [`passerelle_store::Store`].
 #[derive(Debug, Clone)]

@@ -35,6 +35,7 @@ pub(crate) const MAIN: &[Embedded] = embedded!("main":
     2, "content", "0002_content.sql";
     3, "identity", "0003_identity.sql";
     4, "workflow", "0004_workflow.sql";
+    6, "ops", "0006_ops.sql";
 );
 
 /// Migrations of the keystore file.

@@ -28,6 +28,7 @@ use crate::*;
 mod workflow;
 pub use workflow::*;
 pub mod identity;
+pub mod ops;
 
 /// Raw SQL, for the guards the port cannot express (the append-only audit table). Each
 /// adapter's test implements it over its own pool.

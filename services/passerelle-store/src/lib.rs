@@ -15,8 +15,10 @@
 pub mod content;
 pub mod identity;
 pub mod keyring;
+pub mod ops;
 pub mod rows;
 pub mod shred;
+pub mod transfer;
 pub mod workflow;
 
 #[cfg(feature = "conformance")]
@@ -25,6 +27,7 @@ pub mod conformance;
 pub use content::{AttachmentDone, AttachmentRow, ContentStore, ContentTx, MessageRow};
 pub use identity::*;
 pub use keyring::{KeyringStore, KeyringTx, SealedUserSecret, SecretHolder};
+pub use ops::{LeaderGuard, LeaderHold, OpsStore};
 pub use rows::*;
 pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
 pub use workflow::*;
@@ -64,6 +67,7 @@ pub trait Store:
     + KeyringStore
     + IdentityStore
     + StatsStore
+    + OpsStore
     + Send
     + Sync
     + 'static

@@ -42,6 +42,11 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(token) = token else {
+            // No token: a machine client's verified TLS certificate, when there is one.
+            if let Some(cert) = parts.extensions.get::<crate::mtls::ClientCertificate>() {
+                let principal = crate::mtls::authenticate(cert, state, &ctx).await?;
+                return Ok(Caller { principal, ctx });
+            }
             return Err(Problem::unauthorized());
         };
         let principal = state.core.authenticate_token(token, &ctx).await?;

@@ -1,7 +1,12 @@
-//! Layers around every route: request ids, body limits, security headers, access logs
-//! (method, matched route, status, latency — never a body, a query string or a header
-//! value), and problem+json for the router's own 404/405.
+//! Layers around every route: request ids, the client address, body limits, security
+//! headers, access logs and metrics (method, matched route, status, latency — never a
+//! body, a query string or a header value), and problem+json for the router's own 404/405.
+//!
+//! Every log line written while a request is handled carries its request id: the access
+//! layer opens a `request` span holding `request_id`, `method` and `route`, and the JSON
+//! log format prints the current span's fields on every line.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::Instrument;
 
 use crate::problem::Problem;
 use crate::{AppState, MAX_JSON_BYTES, WebConfig};
@@ -28,7 +34,8 @@ pub fn wrap(router: Router<AppState>, config: &WebConfig) -> Router<AppState> {
         ))
         .layer(middleware::from_fn(problem_request_id))
         .layer(middleware::from_fn(access_log))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BYTES));
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .layer(axum::Extension(Arc::new(config.metrics.clone())));
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -62,7 +69,11 @@ pub fn wrap(router: Router<AppState>, config: &WebConfig) -> Router<AppState> {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         ));
     }
+    let trusted = Arc::new(config.trusted_proxies.clone());
     router
+        .layer(middleware::from_fn(move |req, next| {
+            crate::client_addr::layer(trusted.clone(), req, next)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
@@ -124,17 +135,18 @@ async fn access_log(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_default();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let start = std::time::Instant::now();
-    let res = next.run(req).await;
+    let res = next.run(req).instrument(span.clone()).await;
     let elapsed: Duration = start.elapsed();
-    tracing::info!(
-        target: "passerelle::access",
-        method = %method,
-        route = %route,
-        status = res.status().as_u16(),
-        micros = elapsed.as_micros() as u64,
-        request_id = %id,
-        "request"
-    );
+    crate::metrics::record_request(method.as_str(), &route, res.status().as_u16(), elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            target: "passerelle::access",
+            status = res.status().as_u16(),
+            micros = elapsed.as_micros() as u64,
+            "request"
+        )
+    });
     res
 }

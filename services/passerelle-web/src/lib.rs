@@ -5,14 +5,18 @@
 //! storage or keys. Every route is registered through [`Routes`], which records it, so
 //! that a test keeps `proto/openapi.yaml` equal to the router.
 
+pub mod client_addr;
 pub mod extract;
 mod handlers;
 mod handlers_audit;
 mod handlers_content;
 mod handlers_identity;
+mod handlers_ops;
 mod handlers_workflow;
 pub mod lang;
 mod layers;
+pub mod metrics;
+pub mod mtls;
 pub mod pages;
 pub mod problem;
 pub mod ratelimit;
@@ -36,10 +40,14 @@ pub struct AppState {
 /// Settings of the HTTP edge.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
-    /// Send `Strict-Transport-Security` (served over TLS).
+    /// Send `Strict-Transport-Security` (served over TLS, or behind a TLS proxy).
     pub hsts: bool,
     /// Rate limits ([`ratelimit::Limits::default`] in service).
     pub limits: ratelimit::Limits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`client_addr`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may read `/metrics`.
+    pub metrics: metrics::MetricsAccess,
 }
 
 impl Default for WebConfig {
@@ -47,6 +55,8 @@ impl Default for WebConfig {
         WebConfig {
             hsts: true,
             limits: ratelimit::Limits::default(),
+            trusted_proxies: Vec::new(),
+            metrics: metrics::MetricsAccess::default(),
         }
     }
 }
@@ -89,7 +99,8 @@ pub fn routes() -> Routes {
     let r = handlers_content::register(handlers::register(Routes::new()));
     let r = handlers_workflow::register(r);
     let r = handlers_identity::register(r);
-    handlers_audit::register(r)
+    let r = handlers_audit::register(r);
+    handlers_ops::register(r)
 }
 
 /// The whole application: routes, state and layers.

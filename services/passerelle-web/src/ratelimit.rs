@@ -13,8 +13,9 @@
 //! Account lockout after failed logins is not here but in the database (shared by every
 //! instance, kept across restarts): see `passerelle_core::MAX_FAILED_LOGINS`.
 //!
-//! The client address comes from `ConnectInfo<SocketAddr>` (the binary serves with
-//! `into_make_service_with_connect_info`); without it (in-process tests) every request
+//! The client address is [`crate::client_addr::ClientAddr`] (behind `--behind-proxy`, the
+//! address `X-Forwarded-For` names when a trusted proxy sent it), else `ConnectInfo<SocketAddr>`
+//! (the binary serves with `into_make_service_with_connect_info`); without either (in-process tests) every request
 //! counts as one unspecified address. Old keys are forgotten by a task calling
 //! `retain_recent()` every minute.
 
@@ -198,10 +199,16 @@ pub async fn limit(State(limiter): State<Arc<Limiter>>, req: Request, next: Next
     if !limiter.limits.enabled {
         return next.run(req).await;
     }
+    // The resolved client address (behind trusted proxies, the forwarded one), else the peer.
     let addr = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| client_key(c.0.ip()))
+        .get::<crate::client_addr::ClientAddr>()
+        .map(|c| client_key(c.0))
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| client_key(c.0.ip()))
+        })
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let now = Instant::now();
     if let Some(until) = limiter.blocked().get(&addr).copied()

@@ -337,6 +337,9 @@ const MATRIX: &[Row] = &[
     // Operations.
     row("GET", "/healthz", "", Payload_::None, Rule::Public(200)),
     row("GET", "/readyz", "", Payload_::None, Rule::Public(200)),
+    // Metrics go to monitoring addresses or the metrics token, never by role: in process
+    // (no client address, no token configured) everyone, signed in or not, gets 403.
+    row("GET", "/metrics", "", Payload_::None, Rule::Public(403)),
     // "POST /referrals: referrer ✔, everyone else 403."
     row(
         "POST",

@@ -40,8 +40,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  passerelle --data-dir {} serve", data_dir.display());
             Ok(())
         }
-        Command::Serve => {
-            let config = Config::load(&data_dir)?;
+        Command::Serve { behind_proxy } => {
+            let mut config = Config::load(&data_dir)?;
+            config.behind_proxy |= behind_proxy;
             let core = wiring::core(&config).await?;
             // A shred interrupted by a crash is finished before serving.
             core.resume_shreds(&RequestCtx::default())
@@ -60,6 +61,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo => crate::demo::run(&data_dir).await,
         Command::Retention { command } => retention(&data_dir, command).await,
+        Command::Backup { dir } => {
+            let config = Config::load(&data_dir)?;
+            crate::cmd_maintenance::backup(&config, &dir).await
+        }
+        Command::Restore {
+            dir,
+            audit_export,
+            without_shred_log,
+        } => {
+            let config = Config::load(&data_dir)?;
+            let source = crate::cmd_maintenance::ShredSource {
+                audit_export,
+                without_shred_log,
+            };
+            crate::cmd_maintenance::restore(&config, &dir, source).await
+        }
+        Command::MigrateTo { url } => {
+            let config = Config::load(&data_dir)?;
+            crate::cmd_maintenance::migrate_to(&config, &url).await
+        }
+        Command::Migrate => {
+            let config = Config::load(&data_dir)?;
+            let store = wiring::open_store(&config).await?;
+            println!("The {} database schema is up to date.", store.backend());
+            Ok(())
+        }
         Command::Org { command } => {
             let config = Config::load(&data_dir)?;
             let core = wiring::core(&config).await?;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 /// Where the data lives and how to serve.
@@ -38,6 +39,21 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender address of notice e-mails (`PASSERELLE_SMTP_FROM`).
     pub smtp_from: String,
+    /// Serve plain HTTP behind a TLS-terminating reverse proxy (`--behind-proxy`,
+    /// `PASSERELLE_BEHIND_PROXY=true`).
+    pub behind_proxy: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (`PASSERELLE_TRUSTED_PROXIES`,
+    /// comma-separated addresses or CIDR ranges).
+    pub trusted_proxies: Vec<IpNet>,
+    /// CA that signs machine clients' certificates (`PASSERELLE_CLIENT_CA`): enables mTLS.
+    pub client_ca: Option<PathBuf>,
+    /// Addresses that may read `/metrics` (`PASSERELLE_METRICS_ALLOW`); `None`: the
+    /// default (loopback, or nobody behind a proxy).
+    pub metrics_allow: Option<Vec<IpNet>>,
+    /// Bearer token that may read `/metrics` (`PASSERELLE_METRICS_TOKEN`). Secret.
+    pub metrics_token: Option<String>,
+    /// How often background jobs try to run (`PASSERELLE_JOB_INTERVAL_SECS`, default 60).
+    pub job_interval: std::time::Duration,
 }
 
 /// Hides the password of a URL.
@@ -69,6 +85,15 @@ impl std::fmt::Debug for Config {
             .field("retention_interval", &self.retention_interval)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_from", &self.smtp_from)
+            .field("behind_proxy", &self.behind_proxy)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("client_ca", &self.client_ca)
+            .field("metrics_allow", &self.metrics_allow)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("job_interval", &self.job_interval)
             .finish()
     }
 }
@@ -90,6 +115,12 @@ struct FileConfig {
     retention_interval: Option<String>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    behind_proxy: Option<bool>,
+    trusted_proxies: Option<String>,
+    client_ca: Option<PathBuf>,
+    metrics_allow: Option<String>,
+    metrics_token: Option<String>,
+    job_interval_secs: Option<u64>,
 }
 
 /// Parses a period: a positive number followed by `s`, `m`, `h`, `d` or `y` (365 days),
@@ -120,6 +151,27 @@ fn period(
     match env(var).or(file) {
         None => Ok(default),
         Some(v) => parse_period(&v).map_err(|e| anyhow::anyhow!("{var}: {e}")),
+    }
+}
+
+/// Parses `10.0.0.0/8, 192.0.2.7, ::1`: CIDR ranges or single addresses.
+pub fn parse_nets(text: &str, what: &str) -> anyhow::Result<Vec<IpNet>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .with_context(|| format!("{what}: {s:?} is not an address or a CIDR range"))
+        })
+        .collect()
+}
+
+fn parse_bool(text: &str, what: &str) -> anyhow::Result<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{what} must be true or false"),
     }
 }
 
@@ -205,6 +257,31 @@ impl Config {
         if !passerelle_core::valid_email(&smtp_from) && smtp_from != "passerelle@localhost" {
             bail!("PASSERELLE_SMTP_FROM must be a plain e-mail address");
         }
+        let behind_proxy = match env("PASSERELLE_BEHIND_PROXY") {
+            Some(v) => parse_bool(&v, "PASSERELLE_BEHIND_PROXY")?,
+            None => file.behind_proxy.unwrap_or(false),
+        };
+        let trusted_proxies = match env("PASSERELLE_TRUSTED_PROXIES").or(file.trusted_proxies) {
+            Some(v) => parse_nets(&v, "PASSERELLE_TRUSTED_PROXIES")?,
+            None => Vec::new(),
+        };
+        let metrics_allow = env("PASSERELLE_METRICS_ALLOW")
+            .or(file.metrics_allow)
+            .map(|v| parse_nets(&v, "PASSERELLE_METRICS_ALLOW"))
+            .transpose()?;
+        let metrics_token = env("PASSERELLE_METRICS_TOKEN").or(file.metrics_token);
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("PASSERELLE_METRICS_TOKEN must be at least 16 characters");
+        }
+        let job_interval_secs = match env("PASSERELLE_JOB_INTERVAL_SECS") {
+            Some(v) => v
+                .parse()
+                .context("PASSERELLE_JOB_INTERVAL_SECS must be a number of seconds")?,
+            None => file.job_interval_secs.unwrap_or(60),
+        };
+        if job_interval_secs == 0 {
+            bail!("PASSERELLE_JOB_INTERVAL_SECS must be at least 1");
+        }
         Ok(Config {
             retention,
             retention_interval,
@@ -225,6 +302,14 @@ impl Config {
                 .or(file.checkpoint_dir)
                 .unwrap_or_else(|| data_dir.join("checkpoints")),
             max_attachment_bytes,
+            behind_proxy,
+            trusted_proxies,
+            client_ca: env("PASSERELLE_CLIENT_CA")
+                .map(PathBuf::from)
+                .or(file.client_ca),
+            metrics_allow,
+            metrics_token,
+            job_interval: std::time::Duration::from_secs(job_interval_secs),
         })
     }
 }
@@ -254,5 +339,16 @@ mod tests {
         for bad in ["0d", "-1d", "d", "3w", "", "1.5y"] {
             assert!(parse_period(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn address_lists() {
+        let nets = parse_nets("10.0.0.0/8, 192.0.2.7,::1", "X").expect("valid");
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(parse_nets("10.0.0.0/8, proxy.local", "X").is_err());
+        assert!(parse_nets("", "X").expect("empty").is_empty());
+        assert!(parse_bool("TRUE", "X").expect("bool"));
+        assert!(parse_bool("maybe", "X").is_err());
     }
 }

@@ -6,11 +6,13 @@
 mod cmd_audit;
 mod cmd_identity;
 mod cmd_keys;
+mod cmd_maintenance;
 mod cmd_referral;
 mod commands;
 mod config;
 mod demo;
 mod jobs;
+mod leader_jobs;
 mod tls;
 mod wiring;
 
@@ -41,10 +43,42 @@ pub struct Cli {
 pub enum Command {
     /// Creates the data dir, the keys (folder 0700, files 0600), the database and its schema.
     Init,
-    /// Runs the service over HTTPS.
-    Serve,
+    /// Runs the service over HTTPS (SIGHUP reloads the certificate and key).
+    Serve {
+        /// Serve plain HTTP behind a TLS-terminating reverse proxy; `X-Forwarded-For` is
+        /// believed only from PASSERELLE_TRUSTED_PROXIES. Also set by
+        /// PASSERELLE_BEHIND_PROXY=true (or yes/1) or `behind_proxy = true` in passerelle.toml.
+        #[arg(long)]
+        behind_proxy: bool,
+    },
     /// First run for newcomers: init, seed organisations and users, print how to log in, serve.
     Demo,
+    /// Applies pending database migrations (main schema and keystore), then exits.
+    Migrate,
+    /// Consistent copy of the database and the keystore into DIR, with the audit head, while
+    /// the service runs (SQLite: online copy; PostgreSQL: pg_dump).
+    Backup {
+        /// A new (or empty) folder.
+        dir: PathBuf,
+    },
+    /// Puts a backup back (every instance stopped), records a `restored` entry and
+    /// re-applies every shred recorded since the backup.
+    Restore {
+        /// The backup folder.
+        dir: PathBuf,
+        /// An audit export to read later shreds from, when the live database is gone.
+        #[arg(long, value_name = "FILE")]
+        audit_export: Option<PathBuf>,
+        /// Restore even with no record of shreds after the backup.
+        #[arg(long)]
+        without_shred_log: bool,
+    },
+    /// Copies this SQLite deployment (every row, the keystore) into an empty PostgreSQL
+    /// database, then verifies the audit log and opens a sample of referrals there.
+    MigrateTo {
+        /// postgres://user:password@host:port/database
+        url: String,
+    },
     /// Organisations.
     Org {
         /// What to do with organisations.

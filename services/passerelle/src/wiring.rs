@@ -87,11 +87,45 @@ pub async fn core(config: &Config) -> anyhow::Result<Core> {
     Ok(core)
 }
 
-/// Serves HTTPS until SIGTERM or Ctrl-C, then drains connections (10 s at most).
+/// The HTTP edge's settings from the configuration.
+pub fn web_config(config: &Config) -> WebConfig {
+    use sha2::{Digest, Sha256};
+    let loopback: Vec<ipnet::IpNet> = vec![
+        "127.0.0.0/8".parse().expect("valid CIDR"),
+        "::1/128".parse().expect("valid CIDR"),
+    ];
+    let allow = match &config.metrics_allow {
+        Some(list) => list.clone(),
+        // Behind a proxy every request comes from the proxy: loopback would mean everyone.
+        None if config.behind_proxy => Vec::new(),
+        None => loopback,
+    };
+    WebConfig {
+        hsts: true,
+        trusted_proxies: if config.behind_proxy {
+            config.trusted_proxies.clone()
+        } else {
+            Vec::new()
+        },
+        metrics: passerelle_web::metrics::MetricsAccess {
+            allow,
+            token_sha256: config
+                .metrics_token
+                .as_ref()
+                .map(|t| Sha256::digest(t.as_bytes()).into()),
+        },
+        ..WebConfig::default()
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains connections (10 s at most): HTTPS, or plain
+/// HTTP behind a reverse proxy when `behind_proxy` is set. Background jobs run on the one
+/// instance that holds their leadership.
 pub async fn serve(config: &Config, core: Core) -> anyhow::Result<()> {
-    crate::tls::ensure_certificate(config)?;
-    let tls = crate::tls::server_config(config)?;
-    let app = passerelle_web::app(core.clone(), &WebConfig::default());
+    // The recorder must exist before the first request is counted.
+    let _ = passerelle_web::metrics::handle();
+    let web = web_config(config);
+    let app = passerelle_web::app(core.clone(), &web);
     let handle = axum_server::Handle::<SocketAddr>::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {
@@ -111,23 +145,72 @@ pub async fn serve(config: &Config, core: Core) -> anyhow::Result<()> {
             config.smtp_from.clone(),
         ));
     }
+    let scheme = if config.behind_proxy { "http" } else { "https" };
     let announce = handle.clone();
     let backend = core.backend();
     tokio::spawn(async move {
         if let Some(addr) = announce.listening().await {
-            tracing::info!(%addr, backend, "listening");
-            println!("Passerelle listens on https://{addr}");
+            tracing::info!(%addr, backend, scheme, "listening");
+            println!("Passerelle listens on {scheme}://{addr}");
         }
     });
-    axum_server::bind_rustls(
-        config.listen,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls),
-    )
-    .handle(handle)
-    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-    .await
-    .with_context(|| format!("cannot serve on {}", config.listen))?;
+    crate::leader_jobs::spawn(core.clone(), config.clone());
+    if config.behind_proxy {
+        tracing::warn!(
+            trusted_proxies = config.trusted_proxies.len(),
+            "serving plain HTTP behind a reverse proxy (--behind-proxy): the proxy must terminate TLS; X-Forwarded-For is believed only from PASSERELLE_TRUSTED_PROXIES"
+        );
+        if !config.listen.ip().is_loopback() && config.trusted_proxies.is_empty() {
+            tracing::warn!(
+                "plain HTTP on a non-loopback address with no trusted proxy: anyone on the network can reach it without TLS"
+            );
+        }
+        tokio::spawn(ignore_sighup());
+        axum_server::bind(config.listen)
+            .handle(handle)
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .with_context(|| format!("cannot serve on {}", config.listen))?;
+        return Ok(());
+    }
+    crate::tls::ensure_certificate(config)?;
+    let tls = crate::tls::server_config(config)?;
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    tokio::spawn(crate::tls::reload_on_sighup(config.clone(), rustls.clone()));
+    let app = if config.client_ca.is_some() {
+        app.layer(axum::middleware::map_request(client_certificate))
+    } else {
+        app
+    };
+    axum_server::bind_rustls(config.listen, rustls)
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .with_context(|| format!("cannot serve on {}", config.listen))?;
     Ok(())
+}
+
+/// Hands the client certificate TLS verified to the web layer.
+async fn client_certificate(mut req: axum::extract::Request) -> axum::extract::Request {
+    let cert = req
+        .extensions()
+        .get::<Arc<axum_server::tls::TlsInfo>>()
+        .and_then(|info| info.peer_certificates.first().cloned());
+    if let Some(der) = cert {
+        req.extensions_mut()
+            .insert(passerelle_web::mtls::ClientCertificate(Arc::new(der)));
+    }
+    req
+}
+
+/// Without TLS there is nothing to reload; SIGHUP must still not end the process.
+async fn ignore_sighup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut hup) = signal(SignalKind::hangup()) {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: nothing to reload behind a proxy (no TLS here)");
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 /// The `passerelle` binary built by `cargo test --workspace` (override with
@@ -89,6 +89,27 @@ impl Backend {
             Backend::Sqlite => None,
             Backend::Postgres { url, .. } => Some(url),
         }
+    }
+
+    /// Runs one SQL query with `psql` on the deployment's database (PostgreSQL only);
+    /// returns its unaligned output, one row a line, columns separated by `|`.
+    pub fn query(&self, sql: &str) -> String {
+        let Backend::Postgres { url, .. } = self else {
+            panic!("query() is for PostgreSQL deployments");
+        };
+        let out = Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
     }
 
     /// The bytes of a `pg_dump` of the database (PostgreSQL only).
@@ -194,6 +215,30 @@ impl Deployment {
         String::from_utf8(out.stdout).expect("utf-8 stdout")
     }
 
+    /// Runs one SQL query on the deployment's main database (`sqlite3` or `psql`);
+    /// returns its output, one row a line, columns separated by `|`.
+    pub fn sql(&self, query: &str) -> String {
+        match &self.backend {
+            Backend::Sqlite => {
+                let out = Command::new("sqlite3")
+                    .arg(self.data_dir().join("passerelle.db"))
+                    .arg(query)
+                    .output()
+                    .expect("sqlite3 runs");
+                assert!(
+                    out.status.success(),
+                    "sqlite3 failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8(out.stdout)
+                    .expect("utf-8")
+                    .trim()
+                    .to_owned()
+            }
+            pg => pg.query(query),
+        }
+    }
+
     /// Issues a token for `user`; returns the token (last line of stdout).
     pub fn token(&self, user: &str) -> String {
         let out = self.ok(&["token", "issue", user]);
@@ -202,19 +247,33 @@ impl Deployment {
 
     /// Starts `serve` on a free port and waits until it says where it listens.
     pub fn serve(&self) -> Server {
-        self.serve_with(&[])
+        self.serve_opts(ServeOptions::default())
     }
 
     /// Like [`Deployment::serve`], with more environment variables (e.g. `RUST_LOG`,
     /// `PASSERELLE_MAX_ATTACHMENT_BYTES`).
     pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
+        self.serve_opts(ServeOptions {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..ServeOptions::default()
+        })
+    }
+
+    /// Starts `serve` with extra environment, arguments and client TLS settings.
+    pub fn serve_opts(&self, opts: ServeOptions) -> Server {
         let mut c = self.command();
-        c.envs(env.iter().copied());
         c.arg("serve")
+            .args(&opts.args)
             .env("PASSERELLE_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in &opts.env {
+            c.env(k, v);
+        }
         let mut child = c.spawn().expect("spawn passerelle serve");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
@@ -226,7 +285,7 @@ impl Deployment {
                 }
             }
         });
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let log = Arc::new(Log::default());
         let log_writer = log.clone();
         std::thread::spawn(move || {
             let mut r = BufReader::new(stderr);
@@ -236,10 +295,7 @@ impl Deployment {
                 .map(|n| n > 0)
                 .unwrap_or(false)
             {
-                log_writer
-                    .lock()
-                    .expect("log lock")
-                    .extend_from_slice(&line);
+                log_writer.push(&line);
                 line.clear();
             }
         });
@@ -247,17 +303,16 @@ impl Deployment {
             Ok(b) => b,
             Err(_) => {
                 let _ = child.kill();
-                let log = log.lock().expect("log lock");
-                panic!("server did not start: {}", String::from_utf8_lossy(&log));
+                panic!(
+                    "server did not start: {}",
+                    String::from_utf8_lossy(&log.bytes())
+                );
             }
         };
-        let cert =
-            std::fs::read(self.data_dir().join("tls/cert.pem")).expect("generated certificate");
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&cert).expect("PEM certificate"))
-            .build()
-            .expect("client");
+        let trust = opts.trust_pem.clone().unwrap_or_else(|| {
+            std::fs::read(self.data_dir().join("tls/cert.pem")).unwrap_or_default()
+        });
+        let client = client(&trust, opts.identity_pem.as_deref());
         Server {
             child,
             base,
@@ -267,6 +322,83 @@ impl Deployment {
     }
 }
 
+/// How to start `serve` (see [`Deployment::serve_with`]).
+#[derive(Default, Clone)]
+pub struct ServeOptions {
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Extra arguments after `serve`.
+    pub args: Vec<String>,
+    /// The certificate the test client trusts (default: the generated one).
+    pub trust_pem: Option<Vec<u8>>,
+    /// A client certificate and key (PEM) the test client presents.
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+/// An HTTPS client trusting `trust_pem` (when not empty), presenting `identity_pem` when
+/// given.
+pub fn client(trust_pem: &[u8], identity_pem: Option<&[u8]>) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = reqwest::Client::builder();
+    if !trust_pem.is_empty() {
+        b = b.add_root_certificate(
+            reqwest::Certificate::from_pem(trust_pem).expect("PEM certificate"),
+        );
+    }
+    if let Some(id) = identity_pem {
+        b = b.identity(reqwest::Identity::from_pem(id).expect("PEM identity"));
+    }
+    b.build().expect("client")
+}
+
+/// The server's stderr, growing, with a way to wait for a line.
+#[derive(Default)]
+struct Log {
+    bytes: Mutex<Vec<u8>>,
+    grew: Condvar,
+}
+
+impl Log {
+    fn push(&self, line: &[u8]) {
+        self.bytes.lock().expect("log lock").extend_from_slice(line);
+        self.grew.notify_all();
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.bytes.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log holds `needle` at least `count` times, at most `timeout`.
+    fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = self.bytes.lock().expect("log lock");
+        loop {
+            if occurrences(&guard, needle) >= count {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = self
+                .grew
+                .wait_timeout(guard, deadline - now)
+                .expect("log lock")
+                .0;
+        }
+    }
+}
+
+/// How many times `needle` occurs in `hay`.
+pub fn occurrences(hay: &[u8], needle: &str) -> usize {
+    if needle.is_empty() {
+        return 0;
+    }
+    hay.windows(needle.len())
+        .filter(|w| *w == needle.as_bytes())
+        .count()
+}
+
 /// A running `serve`.
 pub struct Server {
     child: Child,
@@ -274,7 +406,7 @@ pub struct Server {
     pub base: String,
     /// A client trusting the server's certificate.
     pub client: reqwest::Client,
-    log: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    log: Arc<Log>,
 }
 
 /// An answer: status, headers we look at, JSON body (or Null).
@@ -345,7 +477,22 @@ impl Server {
 
     /// Everything the server logged so far.
     pub fn log(&self) -> Vec<u8> {
-        self.log.lock().expect("log lock").clone()
+        self.log.bytes()
+    }
+
+    /// Waits (at most `timeout`) until the log holds `needle` at least `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        self.log.wait_for(needle, count, timeout)
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, `KILL`…) to the server.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid} failed");
     }
 
     /// SIGTERM, then waits for a clean exit.

@@ -181,7 +181,14 @@ impl TestApp {
             clock.clone(),
             checkpoints,
         );
-        let router = passerelle_web::app(core.clone(), &WebConfig { hsts: true, limits });
+        let router = passerelle_web::app(
+            core.clone(),
+            &WebConfig {
+                hsts: true,
+                limits,
+                ..WebConfig::default()
+            },
+        );
         Some(TestApp {
             router,
             core,
