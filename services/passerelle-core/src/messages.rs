@@ -96,11 +96,7 @@ impl Core {
         if row.shredded_at.is_some() {
             return Err(CoreError::Gone);
         }
-        let case = self
-            .store()
-            .case(row.case_id)
-            .await?
-            .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
+        let case = self.case_of(row.case_id).await?;
         if let Err(v) = rules::check_addition(&case.terms, case.withdrawn_at.is_some(), category) {
             let entry = Entry::by(p, action, targets(row, None))
                 .basis(row.basis)
