@@ -99,7 +99,7 @@ impl Core {
             kind,
             created_at: now,
         };
-        let key = self.vault().new_org_identity()?;
+        let key = self.vault().new_org_identity(org.id, 1)?;
         let mut tx = self.store().begin().await?;
         tx.insert_org(&org).await?;
         tx.insert_org_key(&OrgKeyRow {

@@ -21,6 +21,7 @@ mod messages;
 mod notify;
 mod referrals;
 mod retention;
+mod rotation;
 mod session;
 mod shred;
 mod stats;
@@ -49,6 +50,7 @@ pub use notify::{MAIL_BODY, MAIL_MAX_ATTEMPTS, MAIL_SUBJECT, valid_email};
 pub use notify::{MailJob, NotificationItem, NotificationPage, NotificationParams};
 pub use referrals::{CloseRequest, DeclineRequest, ListParams, Page};
 pub use retention::{ArchiveReadRequest, ContactRecorded, RetentionPolicy, RetentionReport};
+pub use rotation::{KeyStatus, MasterRotation, OrgKeyState, OrgRotation};
 pub use session::{
     Credentials, LOCKOUT, MAX_FAILED_LOGINS, NewSession, SESSION_ABSOLUTE, SESSION_IDLE,
     SESSION_TOUCH_EVERY, Session, csrf_matches, csrf_token,

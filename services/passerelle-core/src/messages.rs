@@ -97,7 +97,10 @@ impl Core {
             return Err(CoreError::Gone);
         }
         let case = self.case_of(row.case_id).await?;
-        if let Err(v) = rules::check_addition(&case.terms, case.withdrawn_at.is_some(), category) {
+        // A withdrawn referral's case had its consent withdrawn, whatever the case row says.
+        let withdrawn = case.withdrawn_at.is_some()
+            || row.status == passerelle_domain::enums::ReferralStatus::Withdrawn;
+        if let Err(v) = rules::check_addition(&case.terms, withdrawn, category) {
             let entry = Entry::by(p, action, targets(row, None))
                 .basis(row.basis)
                 .outcome(Outcome::Denied(v.rule.as_str().into()));

@@ -292,6 +292,29 @@ impl Core {
         new_case: Option<CaseRow>,
         ctx: &RequestCtx,
     ) -> CoreResult<ReferralMeta> {
+        // An organisation identity retired (`keys rotate-org`) between reading the current
+        // keys and committing: seal and wrap again with the new ones.
+        for _ in 0..3 {
+            if let Some(meta) = self
+                .store_packet_once(p, &spec, content, new_case.as_ref(), ctx)
+                .await?
+            {
+                return Ok(meta);
+            }
+        }
+        Err(CoreError::Unavailable)
+    }
+
+    /// One attempt of [`Core::store_new_packet`]; `None` when a key it wrapped to was
+    /// retired meanwhile (nothing committed but harmless orphan wraps).
+    async fn store_packet_once(
+        &self,
+        p: &Principal,
+        spec: &PacketSpec,
+        content: &ReferralContent,
+        new_case: Option<&CaseRow>,
+        ctx: &RequestCtx,
+    ) -> CoreResult<Option<ReferralMeta>> {
         let id = ReferralId(new_id());
         let from_key = self
             .store()
@@ -339,12 +362,12 @@ impl Core {
             from_org: p.org_id,
             from_slug: p.org_slug.clone(),
             to_org: spec.to_org,
-            to_slug: spec.to_slug,
+            to_slug: spec.to_slug.clone(),
             purpose: spec.purpose,
             urgency: spec.urgency,
             status: ReferralStatus::Sent,
             basis: spec.basis,
-            categories: spec.categories,
+            categories: spec.categories.clone(),
             created_by: p.user_id,
             created_at: spec.now,
             due_at: spec.now + Duration::seconds(spec.urgency.due_after_seconds()),
@@ -355,7 +378,14 @@ impl Core {
             shredded_at: None,
         };
         let mut tx = self.store().begin().await?;
-        if let Some(case) = &new_case {
+        let used: Vec<_> = wraps
+            .iter()
+            .map(|w| (w.org_id, w.org_key_version))
+            .collect();
+        if !tx.org_keys_usable(&used).await? {
+            return Ok(None);
+        }
+        if let Some(case) = new_case {
             tx.insert_case(case).await?;
         }
         tx.insert_referral(&row).await?;
@@ -379,7 +409,7 @@ impl Core {
         .ciphertext(sha);
         self.commit_with(tx, entry, ctx).await?;
         self.wake_outbox();
-        Ok(meta_of(&row))
+        Ok(Some(meta_of(&row)))
     }
 
     /// One page of the caller's organisation's inbox or sent box; metadata only.
@@ -432,23 +462,32 @@ impl Core {
         p: &Principal,
         row: &ReferralRow,
     ) -> CoreResult<ReferralKey> {
-        let wrap = self
-            .store()
-            .key_wrap(row.id, p.org_id)
-            .await?
-            .ok_or(CoreError::Gone)?;
-        let org_key = self
-            .store()
-            .org_key(p.org_id, wrap.org_key_version)
-            .await?
-            .ok_or_else(|| CoreError::Internal("organisation key version missing".into()))?;
-        let identity = self.vault().org_identity(
-            p.org_id,
-            org_key.version,
-            &org_key.wrapped_identity,
-            &org_key.kek_version,
-        )?;
-        Ok(ReferralKey::unwrap(&identity, &wrap.wrapped)?)
+        // A wrap read just before `keys rotate-org` re-wrapped it and destroyed the old
+        // identity names a destroyed version: read the wrap again.
+        for _ in 0..3 {
+            let wrap = self
+                .store()
+                .key_wrap(row.id, p.org_id)
+                .await?
+                .ok_or(CoreError::Gone)?;
+            let org_key = self
+                .store()
+                .org_key(p.org_id, wrap.org_key_version)
+                .await?
+                .ok_or_else(|| CoreError::Internal("organisation key version missing".into()))?;
+            if org_key.wrapped_identity.is_empty() {
+                self.vault().forget_org_identity(p.org_id, org_key.version);
+                continue;
+            }
+            let identity = self.vault().org_identity(
+                p.org_id,
+                org_key.version,
+                &org_key.wrapped_identity,
+                &org_key.kek_version,
+            )?;
+            return Ok(ReferralKey::unwrap(&identity, &wrap.wrapped)?);
+        }
+        Err(CoreError::Unavailable)
     }
 
     /// Opens a referral for its sender or receiver. The receiving organisation's first

@@ -538,6 +538,28 @@ async fn tampering(backend: Backend) {
         .open_referral(&w.psy, a, &ctx())
         .await
         .expect("restored content opens");
+    // Bit flips spread over the whole stored content (age header, binding header, payload,
+    // tag), each with its digest column recomputed as an attacker would: all refused.
+    let n = row.content.len();
+    for i in (0..n).step_by((n / 40).max(1)).chain([n - 1]) {
+        let mut bad = row.content.clone();
+        bad[i] ^= 1 << (i % 8);
+        h.exec(format!(
+            "UPDATE referrals SET content = {}, content_sha256 = {} WHERE id = {}",
+            h.blob(&bad),
+            h.blob(&passerelle_vault::sha256(&bad)),
+            h.id(a.0)
+        ))
+        .await;
+        assert_tamper(h.core.open_referral(&w.psy, a, &ctx()).await, "flipped bit");
+    }
+    h.exec(format!(
+        "UPDATE referrals SET content = {}, content_sha256 = {} WHERE id = {}",
+        h.blob(&row.content),
+        h.blob(&row.content_sha256),
+        h.id(a.0)
+    ))
+    .await;
 
     // 6. Attachments: a flipped bit, then a stream freshly sealed to A's key (header right,
     //    digest column updated): tamper before any byte.

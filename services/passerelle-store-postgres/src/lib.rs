@@ -24,6 +24,7 @@ mod codec;
 mod content;
 mod error;
 mod identity;
+mod keyring;
 mod migrations;
 mod shred;
 mod store;

@@ -19,4 +19,11 @@ macro_rules! conformance {
     )+};
 }
 
-conformance!(shred_content, messages, attachments, leaves_recording);
+conformance!(
+    shred_content,
+    messages,
+    attachments,
+    leaves_recording,
+    keyring,
+    user_secrets
+);

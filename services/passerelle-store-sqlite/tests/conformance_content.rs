@@ -18,7 +18,14 @@ macro_rules! conformance {
     )+};
 }
 
-conformance!(shred_content, messages, attachments, leaves_recording);
+conformance!(
+    shred_content,
+    messages,
+    attachments,
+    leaves_recording,
+    keyring,
+    user_secrets
+);
 
 /// `secure_delete`: the bytes of a deleted wrap are gone from the keystore file, while a
 /// kept wrap is still there (so the search would find them).

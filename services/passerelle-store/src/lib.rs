@@ -14,6 +14,7 @@
 
 pub mod content;
 pub mod identity;
+pub mod keyring;
 pub mod rows;
 pub mod shred;
 pub mod workflow;
@@ -23,6 +24,7 @@ pub mod conformance;
 
 pub use content::{AttachmentDone, AttachmentRow, ContentStore, ContentTx, MessageRow};
 pub use identity::*;
+pub use keyring::{KeyringStore, KeyringTx, SealedUserSecret, SecretHolder};
 pub use rows::*;
 pub use shred::{ShredCounts, ShredRequest, ShredStore, ShredTx};
 pub use workflow::*;
@@ -56,7 +58,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The storage port. Implemented by `passerelle-store-sqlite` and `passerelle-store-postgres`.
 #[async_trait]
 pub trait Store:
-    ShredStore + ContentStore + WorkflowStore + IdentityStore + StatsStore + Send + Sync + 'static
+    ShredStore
+    + ContentStore
+    + WorkflowStore
+    + KeyringStore
+    + IdentityStore
+    + StatsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Short backend name for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -136,7 +146,7 @@ pub trait Store:
 /// commit. The append takes the audit head lock; holding it while waiting for another row
 /// lock could deadlock.
 #[async_trait]
-pub trait StoreTx: ShredTx + ContentTx + WorkflowTx + IdentityTx + Send {
+pub trait StoreTx: ShredTx + ContentTx + WorkflowTx + KeyringTx + IdentityTx + Send {
     /// Inserts an organisation.
     async fn insert_org(&mut self, org: &OrgRow) -> StoreResult<()>;
     /// Inserts an organisation identity version.

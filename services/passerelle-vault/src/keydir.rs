@@ -397,6 +397,35 @@ pub fn promote(dir: &Path, version: &str) -> Result<(), VaultError> {
     Ok(())
 }
 
+/// Retires master key version `version`: its file is overwritten with zeros, synced, then
+/// removed. Refuses the current version. The caller has checked that nothing is wrapped
+/// under it any more; wraps kept in old database backups stay recoverable through the
+/// escrow recipient only. Returns false when the file was already gone.
+pub fn retire(dir: &Path, version: &str) -> Result<bool, VaultError> {
+    check_dir(dir)?;
+    valid_version(version)?;
+    if read_current(dir)? == version {
+        return Err(VaultError::Exists(format!(
+            "{version} is the current master key version; promote another one first"
+        )));
+    }
+    let path = dir.join(kek_file_name(version));
+    let len = match fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    {
+        let mut f = OpenOptions::new().write(true).open(&path)?;
+        f.write_all(&vec![0u8; len as usize])?;
+        f.sync_all()?;
+    }
+    fs::remove_file(&path)?;
+    sync_dir(dir)?;
+    tracing::info!(keys_dir = %dir.display(), kek_version = %version, "master key version retired");
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

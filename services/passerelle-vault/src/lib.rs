@@ -15,7 +15,9 @@
 //!   [`VaultError::Tamper`].
 //! - Attachments are sealed and opened as streams ([`SealWriter`],
 //!   [`ReferralKey::open_reader`]): same envelope, never held whole in memory.
-//! - Rotation: [`add_master_version`] → deploy → [`promote`] → [`Vault::rewrap_org_identity`].
+//! - Rotation: [`add_master_version`] → deploy (running vaults [`Vault::reload`] on a
+//!   version they do not know) → [`promote`] → [`Vault::rewrap_org_identity`] → [`retire`].
+//!   Organisation identity wraps are bound to their organisation and version.
 //!
 //! Every wrap and ciphertext is a standard binary age file (X25519 recipients only, never
 //! scrypt), so the `age` command-line tool can open them with the right key file; opening
@@ -37,7 +39,7 @@ pub use envelope::{Binding, HEADER_LEN, MAGIC, Part, seal};
 pub use error::VaultError;
 pub use keydir::{
     AUDIT_KEY_FILE, AUDIT_PUB_FILE, CURRENT_FILE, ESCROW_FILE, add_master_version, init_keys,
-    promote,
+    promote, retire,
 };
 pub use org::{NewOrgKey, OrgIdentity};
 pub use referral::ReferralKey;

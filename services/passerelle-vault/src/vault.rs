@@ -1,10 +1,29 @@
 //! The loaded keys folder: master key versions, escrow recipients, the audit signer, and a
 //! cache of unwrapped organisation identities.
+//!
+//! Master key versions can be added while the service runs (`passerelle keys rotate`): a
+//! vault that meets a version it does not know reloads the folder ([`Vault::reload`]), so
+//! running instances keep working through a rotation. Versions are only ever added in
+//! memory; a retired version leaves memory when the process restarts.
+//!
+//! An organisation identity's wrap is bound to its organisation and version: its plaintext
+//! is an age identity file whose comment lines name them,
+//!
+//! ```text
+//! # passerelle organisation identity
+//! # org: <uuid>
+//! # version: <n>
+//! AGE-SECRET-KEY-1…
+//! ```
+//!
+//! (so `age -d -i kek-vN.key` still yields a usable identity file), and unwrapping checks
+//! them: a wrap copied from one organisation's row into another's fails with
+//! [`VaultError::Tamper`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use age::secrecy::ExposeSecret;
 use age::x25519;
@@ -22,8 +41,8 @@ use crate::signer::{AuditSigner, parse_verifier_key};
 /// Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Vault {
     dir: PathBuf,
-    keks: BTreeMap<String, x25519::Identity>,
-    current: String,
+    keks: RwLock<BTreeMap<String, x25519::Identity>>,
+    current: RwLock<String>,
     escrow: Vec<x25519::Recipient>,
     signer: Arc<AuditSigner>,
     orgs: Mutex<HashMap<(OrgId, i32), Arc<OrgIdentity>>>,
@@ -33,8 +52,8 @@ impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Vault")
             .field("dir", &self.dir)
-            .field("kek_versions", &self.keks.keys().collect::<Vec<_>>())
-            .field("current", &self.current)
+            .field("kek_versions", &self.kek_versions())
+            .field("current", &self.current_kek_version())
             .field("escrow", &self.escrow)
             .field("signer", &self.signer)
             .finish_non_exhaustive()
@@ -47,19 +66,7 @@ impl Vault {
     /// `0700`), or a secret key file readable or writable by group or others (`0600`).
     pub fn load(dir: &Path) -> Result<Vault, VaultError> {
         keydir::check_dir(dir)?;
-        let current = keydir::read_current(dir)?;
-
-        let mut keks = BTreeMap::new();
-        for (n, path) in keydir::list_kek_versions(dir)? {
-            keks.insert(keydir::kek_version_name(n), keydir::read_kek(&path)?);
-        }
-        if !keks.contains_key(&current) {
-            return Err(VaultError::Missing(format!(
-                "{}/CURRENT names {current} but {} is not in the keys folder",
-                dir.display(),
-                keydir::kek_file_name(&current)
-            )));
-        }
+        let (keks, current) = read_keks(dir)?;
 
         let key_path = dir.join(AUDIT_KEY_FILE);
         let key_text = keydir::read_secret_file(&key_path)?;
@@ -101,8 +108,8 @@ impl Vault {
         );
         Ok(Vault {
             dir: dir.to_owned(),
-            keks,
-            current,
+            keks: RwLock::new(keks),
+            current: RwLock::new(current),
             escrow,
             signer: Arc::new(signer),
             orgs: Mutex::new(HashMap::new()),
@@ -110,19 +117,58 @@ impl Vault {
     }
 
     /// The master key version new wraps are made to, e.g. `kek-v1`.
-    pub fn current_kek_version(&self) -> &str {
-        &self.current
+    pub fn current_kek_version(&self) -> String {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Every master key version loaded, in increasing order.
-    pub fn kek_versions(&self) -> Vec<&str> {
-        let mut v: Vec<(u32, &str)> = self
-            .keks
+    pub fn kek_versions(&self) -> Vec<String> {
+        let keks = self.keks.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(u32, String)> = keks
             .keys()
-            .filter_map(|k| keydir::parse_kek_version(k).map(|n| (n, k.as_str())))
+            .filter_map(|k| keydir::parse_kek_version(k).map(|n| (n, k.clone())))
             .collect();
         v.sort_unstable();
         v.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// Reads the keys folder again: master key versions added since (by `passerelle keys
+    /// rotate`, on this host or copied by the operator) are loaded, and `CURRENT` is
+    /// followed. Versions already loaded stay in memory. Returns the versions added.
+    pub fn reload(&self) -> Result<Vec<String>, VaultError> {
+        keydir::check_dir(&self.dir)?;
+        let (found, current) = read_keks(&self.dir)?;
+        let mut keks = self.keks.write().unwrap_or_else(|e| e.into_inner());
+        let mut added = Vec::new();
+        for (version, kek) in found {
+            if let std::collections::btree_map::Entry::Vacant(slot) = keks.entry(version) {
+                added.push(slot.key().clone());
+                slot.insert(kek);
+            }
+        }
+        drop(keks);
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if *cur != current || !added.is_empty() {
+            tracing::info!(
+                keys_dir = %self.dir.display(),
+                added = ?added,
+                current = %current,
+                "keys folder reloaded"
+            );
+        }
+        *cur = current;
+        Ok(added)
+    }
+
+    /// Forgets a master key version from memory (after it was retired).
+    pub fn forget_kek(&self, version: &str) {
+        self.keks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(version);
     }
 
     /// Whether an escrow recipient receives every wrap made with master keys.
@@ -135,49 +181,92 @@ impl Vault {
         &self.dir
     }
 
-    /// Wraps an organisation identity to the current master key version and to escrow.
-    fn wrap_org(&self, identity: &x25519::Identity) -> Result<NewOrgKey, VaultError> {
-        let kek = self.keks.get(&self.current).ok_or_else(|| {
-            VaultError::Missing(format!("master key version {} is not loaded", self.current))
-        })?;
-        let master = kek.to_public();
+    /// Wraps organisation `org`'s identity version `version` to the current master key
+    /// version and to escrow, bound to `(org, version)`.
+    fn wrap_org(
+        &self,
+        org: OrgId,
+        version: i32,
+        identity: &x25519::Identity,
+    ) -> Result<NewOrgKey, VaultError> {
+        let current = self.current_kek_version();
+        let master = {
+            let keks = self.keks.read().unwrap_or_else(|e| e.into_inner());
+            keks.get(&current)
+                .ok_or_else(|| {
+                    VaultError::Missing(format!("master key version {current} is not loaded"))
+                })?
+                .to_public()
+        };
         let mut recipients: Vec<&dyn age::Recipient> = vec![&master];
         recipients.extend(self.escrow.iter().map(|r| r as &dyn age::Recipient));
         let secret = identity.to_string();
-        let wrapped_identity =
-            envelope::encrypt_to(&recipients, &[secret.expose_secret().as_bytes()])?;
+        let header = org_wrap_header(org, version);
+        let wrapped_identity = envelope::encrypt_to(
+            &recipients,
+            &[header.as_bytes(), secret.expose_secret().as_bytes(), b"\n"],
+        )?;
         Ok(NewOrgKey {
             recipient: identity.to_public().to_string(),
             wrapped_identity,
-            kek_version: self.current.clone(),
+            kek_version: current,
         })
     }
 
-    /// Unwraps an organisation identity with master key version `kek_version`.
+    /// Unwraps organisation `org`'s identity version `version` with master key version
+    /// `kek_version`, and checks that the wrap is bound to `(org, version)`. A version not
+    /// in memory makes the vault reload the keys folder once.
     fn unwrap_org(
         &self,
+        org: OrgId,
+        version: i32,
         wrapped: &[u8],
         kek_version: &str,
     ) -> Result<x25519::Identity, VaultError> {
-        let kek = self.keks.get(kek_version).ok_or_else(|| {
+        let known = self
+            .keks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(kek_version);
+        if !known {
+            self.reload()?;
+        }
+        let keks = self.keks.read().unwrap_or_else(|e| e.into_inner());
+        let kek = keks.get(kek_version).ok_or_else(|| {
             VaultError::Missing(format!(
                 "master key version {kek_version:?} is not in the keys folder"
             ))
         })?;
         let plain = envelope::decrypt_with(kek, wrapped).map_err(|reason| {
             tracing::warn!(
+                %org,
+                org_key_version = version,
                 kek_version,
                 reason,
                 "organisation identity wrap failed to open with its master key"
             );
             VaultError::Tamper("organisation identity wrap does not open with its master key")
         })?;
-        parse_identity(&plain, "unwrapped organisation identity")
+        drop(keks);
+        let expected = org_wrap_header(org, version);
+        let Some(rest) = plain.strip_prefix(expected.as_bytes()) else {
+            tracing::warn!(
+                %org,
+                org_key_version = version,
+                kek_version,
+                "organisation identity wrap is bound to another organisation or version"
+            );
+            return Err(VaultError::Tamper(
+                "organisation identity wrap is bound to another organisation or version",
+            ));
+        };
+        parse_identity(rest, "unwrapped organisation identity")
     }
 
-    /// A fresh organisation identity, wrapped to the current master key version and escrow.
-    pub fn new_org_identity(&self) -> Result<NewOrgKey, VaultError> {
-        self.wrap_org(&x25519::Identity::generate())
+    /// A fresh identity for organisation `org`, version `version`, wrapped (bound to both)
+    /// to the current master key version and escrow.
+    pub fn new_org_identity(&self, org: OrgId, version: i32) -> Result<NewOrgKey, VaultError> {
+        self.wrap_org(org, version, &x25519::Identity::generate())
     }
 
     /// The identity of organisation `org`, key version `version`, unwrapped from
@@ -193,7 +282,7 @@ impl Vault {
         if let Some(hit) = self.cache().get(&(org, version)) {
             return Ok(Arc::clone(hit));
         }
-        let identity = self.unwrap_org(wrapped_identity, kek_version)?;
+        let identity = self.unwrap_org(org, version, wrapped_identity, kek_version)?;
         let unwrapped = Arc::new(OrgIdentity::new(org, version, identity));
         Ok(Arc::clone(
             self.cache().entry((org, version)).or_insert(unwrapped),
@@ -205,21 +294,29 @@ impl Vault {
         self.cache().clear();
     }
 
+    /// Forgets one cached organisation identity (a version destroyed by `rotate-org`).
+    pub fn forget_org_identity(&self, org: OrgId, version: i32) {
+        self.cache().remove(&(org, version));
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(OrgId, i32), Arc<OrgIdentity>>> {
         // A panic while holding the lock cannot leave the map inconsistent.
         self.orgs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Re-wraps an organisation identity wrapped to `from_version` to the current master
-    /// key version (and escrow), for rotation. The identity and its recipient do not change;
-    /// store the result with a compare-and-set on the old `kek_version`.
+    /// Re-wraps organisation `org`'s identity version `version`, wrapped to master key
+    /// version `from_version`, to the current master key version (and escrow), for
+    /// rotation. The identity, its recipient and its binding do not change; store the
+    /// result with a compare-and-set on the old `kek_version`.
     pub fn rewrap_org_identity(
         &self,
+        org: OrgId,
+        version: i32,
         wrapped_identity: &[u8],
         from_version: &str,
     ) -> Result<NewOrgKey, VaultError> {
-        let identity = self.unwrap_org(wrapped_identity, from_version)?;
-        self.wrap_org(&identity)
+        let identity = self.unwrap_org(org, version, wrapped_identity, from_version)?;
+        self.wrap_org(org, version, &identity)
     }
 
     /// The master key versions loaded that decrypt the age file `ciphertext` (normally
@@ -227,6 +324,8 @@ impl Vault {
     /// e.g. after shredding; the plaintext is dropped (zeroized) at once.
     pub fn master_versions_decrypting(&self, ciphertext: &[u8]) -> Vec<String> {
         self.keks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|(_, kek)| envelope::decrypt_with(*kek, ciphertext).is_ok())
             .map(|(v, _)| v.clone())
@@ -243,4 +342,27 @@ impl Vault {
     pub fn shared_signer(&self) -> Arc<AuditSigner> {
         Arc::clone(&self.signer)
     }
+}
+
+/// The comment lines binding an organisation identity's wrap to its organisation and
+/// version (see the module documentation).
+fn org_wrap_header(org: OrgId, version: i32) -> String {
+    format!("# passerelle organisation identity\n# org: {org}\n# version: {version}\n")
+}
+
+/// Every master key version in the folder, and the current one (which must be there).
+fn read_keks(dir: &Path) -> Result<(BTreeMap<String, x25519::Identity>, String), VaultError> {
+    let current = keydir::read_current(dir)?;
+    let mut keks = BTreeMap::new();
+    for (n, path) in keydir::list_kek_versions(dir)? {
+        keks.insert(keydir::kek_version_name(n), keydir::read_kek(&path)?);
+    }
+    if !keks.contains_key(&current) {
+        return Err(VaultError::Missing(format!(
+            "{}/CURRENT names {current} but {} is not in the keys folder",
+            dir.display(),
+            keydir::kek_file_name(&current)
+        )));
+    }
+    Ok((keks, current))
 }

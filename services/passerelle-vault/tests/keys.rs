@@ -203,10 +203,10 @@ fn load_fails_fast_on_missing_or_malformed_files() {
 #[test]
 fn org_identity_round_trip_and_cache() {
     let (_tmp, vault) = common::vault();
-    let new = vault.new_org_identity().unwrap();
+    let org = common::org();
+    let new = vault.new_org_identity(org, 1).unwrap();
     assert_eq!(new.kek_version, "kek-v1");
     assert!(new.recipient.starts_with("age1"));
-    let org = common::org();
     let id = vault
         .org_identity(org, 1, &new.wrapped_identity, &new.kek_version)
         .unwrap();
@@ -258,20 +258,24 @@ fn escrow_receives_every_master_wrap() {
     init_keys(&dir).unwrap();
     let vault = Vault::load(&dir).unwrap();
     assert!(vault.has_escrow());
-    let new = vault.new_org_identity().unwrap();
+    let org = common::org();
+    let new = vault.new_org_identity(org, 1).unwrap();
+    // What escrow recovers is an age identity file naming the organisation and version.
     let from_escrow = age::decrypt(&escrow, &new.wrapped_identity).unwrap();
-    let identity =
-        age::x25519::Identity::from_str(std::str::from_utf8(&from_escrow).unwrap()).unwrap();
+    let text = std::str::from_utf8(&from_escrow).unwrap();
+    assert!(text.contains(&format!("# org: {org}\n# version: 1\n")));
+    let line = text.lines().find(|l| !l.starts_with('#')).unwrap();
+    let identity = age::x25519::Identity::from_str(line).unwrap();
     assert_eq!(identity.to_public().to_string(), new.recipient);
     // Still opens with the master key.
     assert!(
         vault
-            .org_identity(common::org(), 1, &new.wrapped_identity, &new.kek_version)
+            .org_identity(org, 1, &new.wrapped_identity, &new.kek_version)
             .is_ok()
     );
     // Re-wraps go to escrow too.
     let re = vault
-        .rewrap_org_identity(&new.wrapped_identity, "kek-v1")
+        .rewrap_org_identity(org, 1, &new.wrapped_identity, "kek-v1")
         .unwrap();
     assert!(age::decrypt(&escrow, &re.wrapped_identity).is_ok());
 }
@@ -281,7 +285,7 @@ fn rotation_add_promote_rewrap() {
     let (tmp, vault) = common::vault();
     let dir = tmp.path().join("keys");
     let org = common::org();
-    let v1 = vault.new_org_identity().unwrap();
+    let v1 = vault.new_org_identity(org, 1).unwrap();
 
     // A referral filed under v1 must stay readable after rotation.
     let key = ReferralKey::generate();
@@ -307,20 +311,20 @@ fn rotation_add_promote_rewrap() {
     assert_eq!(promoted.current_kek_version(), "kek-v2");
     assert!(
         promoted
-            .new_org_identity()
+            .new_org_identity(org, 2)
             .unwrap()
             .kek_version
             .eq("kek-v2")
     );
 
     let re = promoted
-        .rewrap_org_identity(&v1.wrapped_identity, "kek-v1")
+        .rewrap_org_identity(org, 1, &v1.wrapped_identity, "kek-v1")
         .unwrap();
     assert_eq!(re.kek_version, "kek-v2");
     assert_eq!(re.recipient, v1.recipient);
     // The re-wrap opens with v2 only; the old wrap with v1 only.
     assert!(matches!(
-        promoted.rewrap_org_identity(&v1.wrapped_identity, "kek-v2"),
+        promoted.rewrap_org_identity(org, 1, &v1.wrapped_identity, "kek-v2"),
         Err(VaultError::Tamper(_))
     ));
     let id = promoted
@@ -358,7 +362,7 @@ fn operator_supplied_age_keygen_file_loads() {
     chmod(&dir.join("kek-v2.key"), 0o600);
     promote(&dir, "kek-v2").unwrap();
     let vault = Vault::load(&dir).unwrap();
-    let new = vault.new_org_identity().unwrap();
+    let new = vault.new_org_identity(common::org(), 1).unwrap();
     assert!(age::decrypt(&identity, &new.wrapped_identity).is_ok());
 }
 
@@ -406,4 +410,94 @@ fn audit_signer_checkpoints_verify_with_the_public_key() {
         )
         .is_ok()
     );
+}
+
+#[test]
+fn org_identity_wraps_are_bound_to_their_organisation_and_version() {
+    let (_tmp, vault) = common::vault();
+    let (a, b) = (common::org(), common::org());
+    let wrap_a = vault.new_org_identity(a, 1).unwrap();
+    // Copied into B's row, or into another version of A: refused, alerted.
+    let rec = common::Recorder::default();
+    for (org, version) in [(b, 1), (a, 2)] {
+        let err = rec
+            .run(|| vault.org_identity(org, version, &wrap_a.wrapped_identity, "kek-v1"))
+            .unwrap_err();
+        assert!(matches!(err, VaultError::Tamper(_)), "{err:?}");
+    }
+    assert_eq!(rec.warnings().len(), 2);
+    assert!(rec.warnings()[0].contains("bound to another"));
+    // Its own row opens, and a re-wrap keeps the binding.
+    assert!(
+        vault
+            .org_identity(a, 1, &wrap_a.wrapped_identity, "kek-v1")
+            .is_ok()
+    );
+    let re = vault
+        .rewrap_org_identity(a, 1, &wrap_a.wrapped_identity, "kek-v1")
+        .unwrap();
+    vault.clear_cache();
+    assert!(matches!(
+        vault.org_identity(b, 1, &re.wrapped_identity, "kek-v1"),
+        Err(VaultError::Tamper(_))
+    ));
+    // A wrap from before binding (a bare identity) is refused too.
+    let bare = age::encrypt(
+        &age::x25519::Identity::generate().to_public(),
+        b"AGE-SECRET-KEY-1QQQQ",
+    )
+    .unwrap();
+    assert!(vault.org_identity(a, 3, &bare, "kek-v1").is_err());
+}
+
+#[test]
+fn a_running_vault_reloads_versions_added_meanwhile() {
+    let (tmp, running) = common::vault();
+    let dir = tmp.path().join("keys");
+    let org = common::org();
+    let v1 = running.new_org_identity(org, 1).unwrap();
+
+    // Another process (the `keys rotate` command) adds and promotes kek-v2 and re-wraps.
+    add_master_version(&dir).unwrap();
+    promote(&dir, "kek-v2").unwrap();
+    let rotator = Vault::load(&dir).unwrap();
+    let re = rotator
+        .rewrap_org_identity(org, 1, &v1.wrapped_identity, "kek-v1")
+        .unwrap();
+    assert_eq!(re.kek_version, "kek-v2");
+
+    // The running vault has never seen kek-v2: it reloads on the miss.
+    assert_eq!(running.kek_versions(), ["kek-v1"]);
+    let id = running
+        .org_identity(org, 1, &re.wrapped_identity, "kek-v2")
+        .unwrap();
+    assert_eq!(id.recipient(), v1.recipient);
+    assert_eq!(running.kek_versions(), ["kek-v1", "kek-v2"]);
+    assert_eq!(running.current_kek_version(), "kek-v2");
+    // And new wraps go to the new current version.
+    assert_eq!(
+        running
+            .new_org_identity(common::org(), 1)
+            .unwrap()
+            .kek_version,
+        "kek-v2"
+    );
+    // A version that exists nowhere is still missing after the reload.
+    running.clear_cache();
+    assert!(matches!(
+        running.org_identity(org, 1, &re.wrapped_identity, "kek-v9"),
+        Err(VaultError::Missing(_))
+    ));
+
+    // Retiring: never the current version; the old file is gone afterwards.
+    assert!(matches!(
+        passerelle_vault::retire(&dir, "kek-v2"),
+        Err(VaultError::Exists(_))
+    ));
+    assert!(passerelle_vault::retire(&dir, "kek-v1").unwrap());
+    assert!(!dir.join("kek-v1.key").exists());
+    assert!(!passerelle_vault::retire(&dir, "kek-v1").unwrap());
+    assert_eq!(Vault::load(&dir).unwrap().kek_versions(), ["kek-v2"]);
+    running.forget_kek("kek-v1");
+    assert_eq!(running.kek_versions(), ["kek-v2"]);
 }

@@ -174,8 +174,8 @@ fn sha256_known_answer() {
 fn referral_key_wrap_round_trip_and_wrong_org() {
     let (_tmp, vault) = common::vault();
     let (org_a, org_b) = (common::org(), common::org());
-    let a_key = vault.new_org_identity().unwrap();
-    let b_key = vault.new_org_identity().unwrap();
+    let a_key = vault.new_org_identity(org_a, 1).unwrap();
+    let b_key = vault.new_org_identity(org_b, 1).unwrap();
     let a = vault
         .org_identity(org_a, 1, &a_key.wrapped_identity, &a_key.kek_version)
         .unwrap();
@@ -215,9 +215,10 @@ fn referral_key_wrap_round_trip_and_wrong_org() {
 #[test]
 fn debug_output_holds_no_secret() {
     let (_tmp, vault) = common::vault();
-    let k = vault.new_org_identity().unwrap();
+    let org_id = common::org();
+    let k = vault.new_org_identity(org_id, 1).unwrap();
     let org = vault
-        .org_identity(common::org(), 1, &k.wrapped_identity, &k.kek_version)
+        .org_identity(org_id, 1, &k.wrapped_identity, &k.kek_version)
         .unwrap();
     let key = ReferralKey::generate();
     let text = format!("{vault:?} {org:?} {key:?} {:?}", vault.signer());
@@ -244,7 +245,7 @@ fn fixture() -> &'static (ReferralKey, Binding, Vec<u8>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn any_bit_flip_fails(pos in any::<prop::sample::Index>(), bit in 0u8..8) {

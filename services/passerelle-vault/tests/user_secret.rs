@@ -11,14 +11,15 @@ use uuid::Uuid;
 fn a_seed_opens_for_its_user_with_its_organisation_identity_only() {
     let (_tmp, vault) = common::vault();
     let org = common::org();
-    let key = vault.new_org_identity().unwrap();
-    let other_key = vault.new_org_identity().unwrap();
+    let other_org = common::org();
+    let key = vault.new_org_identity(org, 3).unwrap();
+    let other_key = vault.new_org_identity(other_org, 3).unwrap();
     let identity = vault
         .org_identity(org, 3, &key.wrapped_identity, &key.kek_version)
         .unwrap();
     let other = vault
         .org_identity(
-            common::org(),
+            other_org,
             3,
             &other_key.wrapped_identity,
             &other_key.kek_version,

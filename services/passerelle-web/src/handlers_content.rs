@@ -22,6 +22,12 @@ pub const FILENAME_HEADER: &str = "x-filename";
 /// Header carrying the attachment's data category (default `narrative`).
 pub const CATEGORY_HEADER: &str = "x-data-category";
 
+/// How much of a refused upload's body is still read (and discarded) so that the client,
+/// still sending, receives the answer instead of a reset; beyond, the stream is reset.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a refused upload's body is drained at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Registers the messages and attachments routes.
 pub fn register(r: Routes) -> Routes {
     r.add(
@@ -110,11 +116,36 @@ async fn upload_attachment(
     // Not limited by the JSON body limit: core counts the bytes against the attachment
     // limit as they arrive.
     let mut stream = body.into_data_stream().map_err(std::io::Error::other);
-    let info = s
+    match s
         .core
         .upload_attachment(&caller.principal, id, req, &mut stream, &caller.ctx)
-        .await?;
-    Ok(json(StatusCode::CREATED, &info))
+        .await
+    {
+        Ok(info) => Ok(json(StatusCode::CREATED, &info)),
+        Err(e) => {
+            drain(&mut stream).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Reads and discards what is left of a refused upload's body, within bounds (clients
+/// that are still sending otherwise see a reset instead of the problem).
+async fn drain<S>(stream: &mut S)
+where
+    S: futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Unpin,
+{
+    use futures::StreamExt;
+    let mut drained = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(piece)) = stream.next().await {
+            drained += piece.len() as u64;
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn read_attachment(

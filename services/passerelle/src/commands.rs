@@ -50,6 +50,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot finish an interrupted shred")?;
             wiring::serve(&config, core).await
         }
+        Command::Keys { command } => {
+            let config = Config::load(&data_dir)?;
+            crate::cmd_keys::run(&config, command).await
+        }
         Command::Referral { command } => {
             let config = Config::load(&data_dir)?;
             crate::cmd_referral::run(&config, command).await

@@ -5,6 +5,7 @@
 
 mod cmd_audit;
 mod cmd_identity;
+mod cmd_keys;
 mod cmd_referral;
 mod commands;
 mod config;
@@ -67,6 +68,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: RetentionCommand,
+    },
+    /// Keys: master key rotation, organisation identity rotation, status.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        command: cmd_keys::KeysCommand,
     },
     /// One referral (operator commands; never show content).
     Referral {

@@ -432,3 +432,308 @@ pub async fn leaves_recording(store: &dyn Store) {
             .is_empty()
     );
 }
+
+/// Key rotation: referral key wraps listed below a version, paged, replaced with a
+/// compare-and-set; organisation identities re-wrapped with a compare-and-set on the
+/// master key version, retired (no longer usable for new wraps), destroyed.
+pub async fn keyring(store: &dyn Store) {
+    let org = org_row(OrgKind::Association);
+    let other = org_row(OrgKind::Police);
+    let key = |o: &OrgRow, version: i32| OrgKeyRow {
+        org_id: o.id,
+        version,
+        recipient: format!("age1org{version}"),
+        wrapped_identity: vec![version as u8; 60],
+        kek_version: "kek-v1".into(),
+        created_at: T0,
+        retired_at: None,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_org(&org).await.expect("org");
+    tx.insert_org(&other).await.expect("org");
+    for k in [key(&org, 1), key(&org, 2), key(&other, 1)] {
+        tx.insert_org_key(&k).await.expect("org key");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut referrals: Vec<ReferralId> = (0..3).map(|_| ReferralId(uuid())).collect();
+    referrals.sort();
+    let wrap = |r: ReferralId, o: &OrgRow, v: i32, n: u8| KeyWrapRow {
+        referral_id: r,
+        org_id: o.id,
+        org_key_version: v,
+        wrapped: vec![n; 90],
+    };
+    store
+        .put_key_wraps(&[
+            wrap(referrals[0], &org, 1, 1),
+            wrap(referrals[1], &org, 2, 2),
+            wrap(referrals[2], &org, 1, 3),
+            wrap(referrals[0], &other, 1, 4),
+        ])
+        .await
+        .expect("wraps");
+    let below = store
+        .key_wraps_below(org.id, 2, None, 10)
+        .await
+        .expect("below");
+    assert_eq!(
+        below,
+        vec![
+            wrap(referrals[0], &org, 1, 1),
+            wrap(referrals[2], &org, 1, 3)
+        ]
+    );
+    let page = store
+        .key_wraps_below(org.id, 2, None, 1)
+        .await
+        .expect("page");
+    assert_eq!(page, vec![wrap(referrals[0], &org, 1, 1)]);
+    let next = store
+        .key_wraps_below(org.id, 2, Some(referrals[0]), 1)
+        .await
+        .expect("next page");
+    assert_eq!(next, vec![wrap(referrals[2], &org, 1, 3)]);
+    assert!(
+        store
+            .key_wraps_below(org.id, 1, None, 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    let moved = wrap(referrals[0], &org, 2, 9);
+    assert!(store.replace_key_wrap(1, &moved).await.expect("replace"));
+    assert!(
+        !store.replace_key_wrap(1, &moved).await.expect("again"),
+        "compare-and-set on the version"
+    );
+    assert_eq!(
+        store.key_wrap(referrals[0], org.id).await.expect("wrap"),
+        Some(moved)
+    );
+    assert_eq!(
+        store.key_wrap(referrals[0], other.id).await.expect("wrap"),
+        Some(wrap(referrals[0], &other, 1, 4)),
+        "another organisation's wrap is untouched"
+    );
+    let counts = store.key_wrap_counts().await.expect("counts");
+    let mine: Vec<(i32, u64)> = counts
+        .iter()
+        .filter(|(o, _, _)| *o == org.id)
+        .map(|(_, v, n)| (*v, *n))
+        .collect();
+    assert_eq!(mine, vec![(1, 1), (2, 2)]);
+
+    // Master key rotation of an organisation identity: compare-and-set on kek_version.
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.rewrap_org_key(org.id, 1, "kek-v1", &[0xee; 70], "kek-v2")
+            .await
+            .expect("rewrap")
+    );
+    assert!(
+        !tx.rewrap_org_key(org.id, 1, "kek-v1", &[0xdd; 70], "kek-v2")
+            .await
+            .expect("rewrap again")
+    );
+    tx.commit().await.expect("commit");
+    let k1 = store
+        .org_key(org.id, 1)
+        .await
+        .expect("key")
+        .expect("exists");
+    assert_eq!(
+        (k1.kek_version.as_str(), k1.wrapped_identity),
+        ("kek-v2", vec![0xee; 70])
+    );
+    // Dropped: not kept.
+    {
+        let mut tx = store.begin().await.expect("begin");
+        assert!(
+            tx.rewrap_org_key(org.id, 2, "kek-v1", &[1; 10], "kek-v2")
+                .await
+                .expect("rewrap")
+        );
+    }
+    assert_eq!(
+        store
+            .org_key(org.id, 2)
+            .await
+            .expect("key")
+            .expect("exists")
+            .kek_version,
+        "kek-v1"
+    );
+
+    // Retire version 1: no longer usable; version 2 is the current one.
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.org_keys_usable(&[(org.id, 1), (org.id, 2), (other.id, 1)])
+            .await
+            .expect("usable")
+    );
+    assert_eq!(
+        tx.retire_org_keys(org.id, 2, T0 + Duration::days(1))
+            .await
+            .expect("retire"),
+        1
+    );
+    assert!(!tx.org_keys_usable(&[(org.id, 1)]).await.expect("usable"));
+    assert!(
+        tx.org_keys_usable(&[(org.id, 2), (other.id, 1)])
+            .await
+            .expect("usable")
+    );
+    assert!(!tx.org_keys_usable(&[(org.id, 9)]).await.expect("unknown"));
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        store
+            .current_org_key(org.id)
+            .await
+            .expect("current")
+            .map(|k| k.version),
+        Some(2)
+    );
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.retire_org_keys(org.id, 2, T0)
+            .await
+            .expect("retire again"),
+        0
+    );
+    assert_eq!(
+        tx.destroy_retired_org_keys(org.id, 2)
+            .await
+            .expect("destroy"),
+        1
+    );
+    assert_eq!(
+        tx.destroy_retired_org_keys(org.id, 2)
+            .await
+            .expect("destroy again"),
+        0
+    );
+    assert!(
+        !tx.rewrap_org_key(org.id, 1, "kek-v2", &[1; 10], "kek-v3")
+            .await
+            .expect("a destroyed identity is not re-wrapped")
+    );
+    tx.commit().await.expect("commit");
+    let gone = store
+        .org_key(org.id, 1)
+        .await
+        .expect("key")
+        .expect("row stays");
+    assert!(gone.wrapped_identity.is_empty());
+    assert_eq!(gone.retired_at, Some(micros(T0 + Duration::days(1))));
+    assert_eq!(
+        store
+            .org_key(other.id, 1)
+            .await
+            .expect("key")
+            .expect("exists")
+            .wrapped_identity,
+        vec![1u8; 60]
+    );
+}
+
+/// The user secrets sealed to an organisation's identities (TOTP seeds of its users and
+/// pending seeds of their unused enrolment links) are listed for `rotate-org` and replaced
+/// with a compare-and-set.
+pub async fn user_secrets(store: &dyn Store) {
+    let w = world(store).await;
+    let link = |used: bool, n: u8| EnrolmentRow {
+        id: uuid(),
+        user_id: w.receiver.id,
+        hash: hash_of(unique()),
+        created_at: T0,
+        expires_at: T0 + Duration::days(3),
+        used_at: used.then_some(T0),
+        pending_totp: Some(vec![n; 50]),
+    };
+    let (open_link, used_link) = (link(false, 7), link(true, 8));
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.set_credentials(w.receiver.id, None, Some(&[5u8; 60]))
+            .await
+            .expect("credentials")
+    );
+    assert!(
+        tx.set_credentials(w.referrer.id, None, None)
+            .await
+            .expect("credentials")
+    );
+    tx.insert_enrolment(&open_link).await.expect("link");
+    tx.insert_enrolment(&used_link).await.expect("link");
+    tx.commit().await.expect("commit");
+
+    let secrets = store.sealed_user_secrets(w.to.id).await.expect("secrets");
+    assert_eq!(
+        secrets,
+        vec![
+            SealedUserSecret {
+                holder: SecretHolder::User,
+                id: w.receiver.id.0,
+                user: w.receiver.id,
+                sealed: vec![5u8; 60],
+            },
+            SealedUserSecret {
+                holder: SecretHolder::Enrolment,
+                id: open_link.id,
+                user: w.receiver.id,
+                sealed: vec![7u8; 50],
+            },
+        ]
+    );
+    assert!(
+        store
+            .sealed_user_secrets(w.from.id)
+            .await
+            .expect("secrets")
+            .is_empty(),
+        "the referrer has no secret"
+    );
+    let mut tx = store.begin().await.expect("begin");
+    assert!(
+        tx.reseal_user_secret(SecretHolder::User, w.receiver.id.0, &[5u8; 60], &[6u8; 61])
+            .await
+            .expect("reseal")
+    );
+    assert!(
+        !tx.reseal_user_secret(SecretHolder::User, w.receiver.id.0, &[5u8; 60], &[9u8; 61])
+            .await
+            .expect("stale"),
+        "compare-and-set"
+    );
+    assert!(
+        tx.reseal_user_secret(
+            SecretHolder::Enrolment,
+            open_link.id,
+            &[7u8; 50],
+            &[1u8; 50]
+        )
+        .await
+        .expect("reseal link")
+    );
+    assert!(
+        !tx.reseal_user_secret(
+            SecretHolder::Enrolment,
+            used_link.id,
+            &[8u8; 50],
+            &[1u8; 50]
+        )
+        .await
+        .expect("used link"),
+        "a used link is left alone"
+    );
+    tx.commit().await.expect("commit");
+    let user = store
+        .user_by_id(w.receiver.id)
+        .await
+        .expect("user")
+        .expect("exists");
+    assert_eq!(user.totp_secret, Some(vec![6u8; 61]));
+    let secrets = store.sealed_user_secrets(w.to.id).await.expect("secrets");
+    assert_eq!(secrets[1].sealed, vec![1u8; 50]);
+}

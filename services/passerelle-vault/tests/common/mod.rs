@@ -41,6 +41,11 @@ impl Visit for Line<'_> {
 }
 
 impl Subscriber for Recorder {
+    /// Never let a callsite's cached interest skip this subscriber: tests on other
+    /// threads register callsites while no recorder is installed.
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
     fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
     }
@@ -61,7 +66,12 @@ impl Subscriber for Recorder {
 impl Recorder {
     /// Runs `f` with this recorder as the thread's subscriber.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
-        tracing::subscriber::with_default(self.clone(), f)
+        tracing::subscriber::with_default(self.clone(), || {
+            // Another test thread may have cached "never" for these callsites while no
+            // recorder was installed; recompute with this one in place.
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        })
     }
 
     pub fn lines(&self) -> Vec<String> {
