@@ -23,7 +23,7 @@ use passerelle_domain::ids::ReferralId;
 use passerelle_domain::model::ReferralMeta;
 use passerelle_domain::policy::Route;
 use passerelle_domain::rules::{self, ForwardRequest, Party, RuleViolation};
-use passerelle_store::{AttachmentRow, CaseRow, ReferralRow};
+use passerelle_store::{AttachmentRow, ReferralRow};
 use passerelle_vault::{Binding, Part};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -74,13 +74,6 @@ impl Core {
         }
     }
 
-    async fn case_of(&self, row: &ReferralRow) -> CoreResult<CaseRow> {
-        self.store()
-            .case(row.case_id)
-            .await?
-            .ok_or_else(|| CoreError::Internal("referral without case".into()))
-    }
-
     /// Forwards an accepted referral (receiving organisation) to another organisation the
     /// case's consent covers, carrying only the chosen categories.
     pub async fn forward(
@@ -94,7 +87,7 @@ impl Core {
         if row.shredded_at.is_some() {
             return Err(CoreError::Gone);
         }
-        let case = self.case_of(&row).await?;
+        let case = self.case_of(row.case_id).await?;
         let withdrawn = case.withdrawn_at.is_some();
         let now = micros(self.now());
         if case.terms.basis == ConsentBasis::LegalException22614 || withdrawn {
@@ -292,11 +285,7 @@ impl Core {
         let reconsent_needed = match suggested {
             None => None,
             Some(slug) => {
-                let case = self
-                    .store()
-                    .case(meta.case_id)
-                    .await?
-                    .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
+                let case = self.case_of(meta.case_id).await?;
                 let t = &case.terms;
                 Some(
                     t.basis != ConsentBasis::Consent

@@ -96,11 +96,7 @@ impl Core {
         if row.shredded_at.is_some() {
             return Err(CoreError::Gone);
         }
-        let case = self
-            .store()
-            .case(row.case_id)
-            .await?
-            .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
+        let case = self.case_of(row.case_id).await?;
         // A withdrawn referral's case had its consent withdrawn, whatever the case row says.
         let withdrawn = case.withdrawn_at.is_some()
             || row.status == passerelle_domain::enums::ReferralStatus::Withdrawn;

@@ -76,22 +76,23 @@ pub struct CloseRequest {
     pub outcome: CloseOutcome,
 }
 
-fn encode_cursor(at: OffsetDateTime, id: ReferralId) -> String {
+/// An opaque page cursor: a row's sort time and id, base64url (boxes and notices).
+pub(crate) fn encode_cursor(at: OffsetDateTime, id: Uuid) -> String {
     let mut raw = Vec::with_capacity(32);
     raw.extend_from_slice(&at.unix_timestamp_nanos().to_be_bytes());
-    raw.extend_from_slice(id.0.as_bytes());
+    raw.extend_from_slice(id.as_bytes());
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(s: &str) -> Option<(OffsetDateTime, ReferralId)> {
+/// The time and id of a cursor from [`encode_cursor`]; `None` for anything else.
+pub(crate) fn decode_cursor(s: &str) -> Option<(OffsetDateTime, Uuid)> {
     let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
     if raw.len() != 32 {
         return None;
     }
     let nanos = i128::from_be_bytes(raw[..16].try_into().ok()?);
     let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-    let id = Uuid::from_slice(&raw[16..]).ok()?;
-    Some((at, ReferralId(id)))
+    Some((at, Uuid::from_slice(&raw[16..]).ok()?))
 }
 
 pub(crate) fn meta_of(r: &ReferralRow) -> ReferralMeta {
@@ -137,6 +138,15 @@ pub(crate) fn micros(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 impl Core {
+    /// The case of a referral (every referral has one: a missing case is an internal
+    /// error, never a "not found").
+    pub(crate) async fn case_of(&self, id: CaseId) -> CoreResult<CaseRow> {
+        self.store()
+            .case(id)
+            .await?
+            .ok_or_else(|| CoreError::Internal("referral without case".into()))
+    }
+
     /// Refuses a route to a role that may never call it (403), before anything is read.
     pub(crate) fn check_role(&self, p: &Principal, route: Route) -> CoreResult<()> {
         policy::authorize(route, &p.actor(), &[]).or_else(|r| match r {
@@ -416,7 +426,10 @@ impl Core {
         }
         let after = match &params.cursor {
             None => None,
-            Some(c) => Some(decode_cursor(c).ok_or(CoreError::BadRequest("invalid cursor"))?),
+            Some(c) => {
+                let (at, id) = decode_cursor(c).ok_or(CoreError::BadRequest("invalid cursor"))?;
+                Some((at, ReferralId(id)))
+            }
         };
         let q = ListQuery {
             org: p.org_id,
@@ -431,8 +444,8 @@ impl Core {
         rows.truncate(limit as usize);
         let next_cursor = if more {
             rows.last().map(|r| match kind {
-                BoxKind::Inbox => encode_cursor(r.due_at, r.id),
-                BoxKind::Sent => encode_cursor(r.created_at, r.id),
+                BoxKind::Inbox => encode_cursor(r.due_at, r.id.0),
+                BoxKind::Sent => encode_cursor(r.created_at, r.id.0),
             })
         } else {
             None
@@ -490,64 +503,32 @@ impl Core {
         if row.shredded_at.is_some() {
             return Err(CoreError::Gone);
         }
-        let case = self
-            .store()
-            .case(row.case_id)
-            .await?
-            .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
-        let key = self.referral_key(p, &row).await?;
-        let binding = Binding {
-            referral: row.id,
-            part: Part::Content,
-            item: None,
-        };
-        // The digest of the content against its filing's leaf, not only its column.
-        self.check_recorded(
-            &row.content,
-            Some(&row.content_sha256),
-            Recorded::By(
-                &[Action::ReferralFiled, Action::ReferralForwarded],
-                row.id.0,
-            ),
-            &binding,
-        )
-        .await?;
-        let plain = key.open(&binding, &row.content)?;
-        let content: ReferralContent =
-            serde_json::from_slice(&plain).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let case = self.case_of(row.case_id).await?;
         // Everything is opened and checked before the read is journaled and returned.
-        let mut history = self.history(&key, &row).await?;
-        let attachments = self
-            .attachment_infos(&key, &row)
-            .await?
-            .into_iter()
-            .map(|a| serde_json::to_value(a).map_err(|e| CoreError::Internal(e.to_string())))
-            .collect::<CoreResult<Vec<_>>>()?;
+        let (key, content) = self.open_content(p, &row).await?;
+        let mut view = self.view_of(&key, &row, case, content).await?;
         let mut tx = self.store().begin().await?;
-        let mut status = row.status;
         if row.to_org == p.org_id
             && let Ok(Some(next)) = lifecycle::next(row.status, Transition::FirstRead)
         {
-            {
-                let event = ReferralEventRow {
-                    referral_id: row.id,
-                    at: micros(self.now()),
+            let event = ReferralEventRow {
+                referral_id: row.id,
+                at: micros(self.now()),
+                status: next,
+                actor: Some(p.user_id),
+                outcome: None,
+                sealed_detail: None,
+                suggested_org: None,
+            };
+            if tx.transition(row.id, row.status, &event).await? {
+                view.meta.status = next;
+                view.history.push(HistoryItem {
+                    at: event.at,
                     status: next,
-                    actor: Some(p.user_id),
                     outcome: None,
-                    sealed_detail: None,
+                    reason: None,
                     suggested_org: None,
-                };
-                if tx.transition(row.id, row.status, &event).await? {
-                    status = next;
-                    history.push(HistoryItem {
-                        at: event.at,
-                        status: next,
-                        outcome: None,
-                        reason: None,
-                        suggested_org: None,
-                    });
-                }
+                });
             }
         }
         let entry = Entry::by(
@@ -561,31 +542,7 @@ impl Core {
         )
         .basis(row.basis);
         self.commit_with(tx, entry, ctx).await?;
-        let mut meta = meta_of(&row);
-        meta.status = status;
-        let t = case.terms;
-        let consent = Consent {
-            basis: t.basis,
-            method: t.method,
-            obtained_at: t.obtained_at,
-            recipients: t.recipients,
-            purposes: t.purposes,
-            data_categories: t.data_categories,
-            expires_at: t.expires_at,
-            legal_exception: content.legal_exception.clone(),
-        };
-        Ok(ReferralView {
-            meta,
-            subject: content.subject,
-            notes: content.notes,
-            safety: content.safety,
-            danger_grid: content.danger_grid,
-            consent,
-            forward_note: content.forward_note,
-            attachments,
-            tasks: self.task_views(row.id).await?,
-            history,
-        })
+        Ok(view)
     }
 
     pub(crate) async fn history(
@@ -785,7 +742,7 @@ mod tests {
     #[test]
     fn cursor_round_trip() {
         let at = micros(OffsetDateTime::now_utc());
-        let id = ReferralId(Uuid::new_v4());
+        let id = Uuid::new_v4();
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
         assert_eq!(decode_cursor("nope"), None);
     }

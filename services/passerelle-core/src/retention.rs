@@ -20,15 +20,13 @@ use time::{Duration, OffsetDateTime};
 use passerelle_domain::audit::{Action, Targets};
 use passerelle_domain::enums::ReferralStatus;
 use passerelle_domain::ids::ReferralId;
-use passerelle_domain::model::{Consent, ReferralContent};
 use passerelle_domain::policy::Route;
-use passerelle_store::{ArchiveReadRow, CaseRow, ReferralRow};
-use passerelle_vault::{Binding, Part, ReferralKey};
+use passerelle_store::{ArchiveReadRow, ReferralRow};
+use passerelle_vault::{Binding, Part};
 
 use crate::auth::Principal;
-use crate::integrity::Recorded;
 use crate::journal::Entry;
-use crate::referrals::{meta_of, micros, new_id};
+use crate::referrals::{micros, new_id};
 use crate::shred::ShredReason;
 use crate::view::ReferralView;
 use crate::{Core, CoreError, CoreResult, RequestCtx};
@@ -141,76 +139,6 @@ impl Core {
         })
     }
 
-    /// Opens a referral's content with the caller's organisation identity, checking its
-    /// digest and binding.
-    pub(crate) async fn open_content(
-        &self,
-        p: &Principal,
-        row: &ReferralRow,
-    ) -> CoreResult<(ReferralKey, ReferralContent)> {
-        let key = self.referral_key(p, row).await?;
-        let binding = Binding {
-            referral: row.id,
-            part: Part::Content,
-            item: None,
-        };
-        // Against the leaf that wrote it, not only its column.
-        self.check_recorded(
-            &row.content,
-            Some(&row.content_sha256),
-            Recorded::By(
-                &[Action::ReferralFiled, Action::ReferralForwarded],
-                row.id.0,
-            ),
-            &binding,
-        )
-        .await?;
-        let plain = key.open(&binding, &row.content)?;
-        let content: ReferralContent =
-            serde_json::from_slice(&plain).map_err(|e| CoreError::Internal(e.to_string()))?;
-        Ok((key, content))
-    }
-
-    /// The view of an opened referral.
-    pub(crate) async fn view_of(
-        &self,
-        key: &ReferralKey,
-        row: &ReferralRow,
-        case: CaseRow,
-        content: ReferralContent,
-    ) -> CoreResult<ReferralView> {
-        let history = self.history(key, row).await?;
-        let attachments = self
-            .attachment_infos(key, row)
-            .await?
-            .into_iter()
-            .map(|a| serde_json::to_value(a).map_err(|e| CoreError::Internal(e.to_string())))
-            .collect::<CoreResult<Vec<_>>>()?;
-        let t = case.terms;
-        let consent = Consent {
-            basis: t.basis,
-            method: t.method,
-            obtained_at: t.obtained_at,
-            recipients: t.recipients,
-            purposes: t.purposes,
-            data_categories: t.data_categories,
-            expires_at: t.expires_at,
-            legal_exception: content.legal_exception.clone(),
-        };
-        Ok(ReferralView {
-            meta: meta_of(row),
-            subject: content.subject,
-            notes: content.notes,
-            safety: content.safety,
-            danger_grid: content.danger_grid,
-            consent,
-            forward_note: content.forward_note,
-            attachments,
-            tasks: self.task_views(row.id).await?,
-            history,
-        })
-    }
-
     /// A referrer or receiver of a party organisation reads an archived referral, stating
     /// why (coordinators never read content, CONTRACT.md). The reason is sealed to the
     /// referral key and its digest is in the audit leaf, committed before the content is
@@ -242,11 +170,7 @@ impl Core {
                 "the referral is not archived; its parties read it through GET /referrals/{id}",
             ));
         }
-        let case = self
-            .store()
-            .case(row.case_id)
-            .await?
-            .ok_or_else(|| CoreError::Internal("referral without case".into()))?;
+        let case = self.case_of(row.case_id).await?;
         let (key, content) = self.open_content(p, &row).await?;
         let recipient = self.checked_recipient(&key, &row)?;
         // Everything is opened and checked before the read is journaled.

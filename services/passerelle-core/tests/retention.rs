@@ -4,7 +4,8 @@
 //! referrers and receivers with a stated reason, never by a coordinator), and its content
 //! destroyed after the second.
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 
 use passerelle_core::*;
@@ -13,8 +14,7 @@ use passerelle_domain::enums::*;
 use passerelle_domain::ids::*;
 use passerelle_domain::model::FilingRequest;
 use passerelle_store::{AuditFilter, Store};
-use passerelle_store_postgres::PgStore;
-use passerelle_store_sqlite::SqliteStore;
+use support::{Backend, Harness};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -24,19 +24,13 @@ struct World {
     core: Core,
     clock: Arc<FixedClock>,
     store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
+    _h: Harness,
 }
 
-async fn world(store: Arc<dyn Store>, dir: tempfile::TempDir) -> World {
-    let keys = dir.path().join("keys");
-    if !keys.join("CURRENT").exists() {
-        passerelle_vault::init_keys(&keys).expect("keys");
-    }
-    let vault = passerelle_vault::Vault::load(&keys).expect("vault");
+async fn world(backend: Backend) -> Option<World> {
     let clock = Arc::new(FixedClock::new(T0));
-    let checkpoints = dir.path().join("checkpoints");
-    std::fs::create_dir_all(&checkpoints).expect("checkpoints");
-    let core = Core::new(store.clone(), Arc::new(vault), clock.clone(), checkpoints);
+    let h = Harness::with_clock(backend, clock.clone()).await?;
+    let core = h.core.clone();
     let ctx = RequestCtx::default();
     for (slug, kind) in [
         ("police", OrgKind::Police),
@@ -70,12 +64,12 @@ async fn world(store: Arc<dyn Store>, dir: tempfile::TempDir) -> World {
         .await
         .expect("user");
     }
-    World {
+    Some(World {
         core,
         clock,
-        store,
-        _dir: dir,
-    }
+        store: h.store.clone(),
+        _h: h,
+    })
 }
 
 impl World {
@@ -348,57 +342,14 @@ async fn scenario(w: World) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_on_sqlite() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("p.db").display());
-    let keystore = dir.path().join("keystore.db");
-    let store = SqliteStore::connect(&url, &keystore).await.expect("sqlite");
-    store.migrate().await.expect("migrate");
-    scenario(world(Arc::new(store), dir).await).await;
-}
-
-fn psql(url: &str, sql: &str) -> Result<(), String> {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
-        .output()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    if let Some(w) = world(Backend::Sqlite).await {
+        scenario(w).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_on_postgres() {
-    let admin = std::env::var("PASSERELLE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("passerelle_core_{}", uuid::Uuid::new_v4().simple());
-    if let Err(e) = psql(&admin, &format!("CREATE DATABASE {name}")) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("PostgreSQL is required in CI: {e}");
-        }
-        eprintln!("skipped: no PostgreSQL ({e})");
-        return;
-    }
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(admin.clone());
-    let url = format!("{base}/{name}");
-    let outcome = tokio::spawn(async move {
-        let store = PgStore::connect(&url).await.expect("postgres");
-        store.migrate().await.expect("migrate");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(store);
-        scenario(world(store.clone(), dir).await).await;
-        store.close().await;
-    })
-    .await;
-    let _ = psql(
-        &admin,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    );
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
+    if let Some(w) = world(Backend::Postgres).await {
+        scenario(w).await;
     }
 }

@@ -1,32 +1,15 @@
 //! The storage port's conformance suite, run on SQLite files in a temporary folder (one
 //! fresh main database and keystore per test), and the concurrent-append test.
 
+#[allow(dead_code)] // the folder, read by the other test file
+mod support;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use passerelle_store::conformance::{self, RawExec};
 use passerelle_store::{Store, StoreError, StoreResult};
-use passerelle_store_sqlite::SqliteStore;
-
-/// A migrated store in a temporary folder, removed on drop.
-struct Fresh {
-    store: Arc<SqliteStore>,
-    _dir: tempfile::TempDir,
-}
-
-async fn fresh() -> Fresh {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    std::fs::create_dir(dir.path().join("keys")).expect("keys folder");
-    let url = format!("sqlite://{}", dir.path().join("passerelle.db").display());
-    let store = SqliteStore::connect(&url, &dir.path().join("keys").join("keystore.db"))
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    Fresh {
-        store: Arc::new(store),
-        _dir: dir,
-    }
-}
+use support::fresh;
 
 struct Raw(sqlx::SqlitePool);
 

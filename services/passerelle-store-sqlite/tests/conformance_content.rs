@@ -2,31 +2,11 @@
 //! key rotation) on SQLite files in a temporary folder, one fresh database per test; and
 //! the keystore's `secure_delete`: a deleted wrap leaves no byte in the file.
 
-use std::sync::Arc;
+mod support;
 
 use passerelle_store::conformance;
 use passerelle_store::{KeyWrapRow, Store};
-use passerelle_store_sqlite::SqliteStore;
-
-/// A migrated store in a temporary folder, removed on drop.
-struct Fresh {
-    store: Arc<SqliteStore>,
-    dir: tempfile::TempDir,
-}
-
-async fn fresh() -> Fresh {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    std::fs::create_dir(dir.path().join("keys")).expect("keys folder");
-    let url = format!("sqlite://{}", dir.path().join("passerelle.db").display());
-    let store = SqliteStore::connect(&url, &dir.path().join("keys").join("keystore.db"))
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    Fresh {
-        store: Arc::new(store),
-        dir,
-    }
-}
+use support::fresh;
 
 macro_rules! conformance {
     ($($check:ident),+ $(,)?) => {$(

@@ -35,12 +35,14 @@ pub fn register(r: Routes) -> Routes {
         .add(&[Method::POST], "/api/v1/referrals/{id}/close", post(close))
 }
 
-fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+/// A JSON answer with `status` (every API handler answers through it or a problem).
+pub(crate) fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn referral_id(raw: &str) -> ApiResult<ReferralId> {
-    // A malformed id names nothing that exists: 404, like any other unknown referral.
+/// An id from the path. A malformed id names nothing that exists: `404`, like any unknown
+/// resource (the body of a missing referral's).
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
     raw.parse().map_err(|_| Problem::not_found())
 }
 
@@ -89,7 +91,7 @@ async fn open_referral(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let view = s
         .core
         .open_referral(&caller.principal, id, &caller.ctx)
@@ -102,7 +104,7 @@ async fn accept(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let meta = s.core.accept(&caller.principal, id, &caller.ctx).await?;
     Ok(json(StatusCode::OK, &meta))
 }
@@ -113,7 +115,7 @@ async fn decline(
     Path(id): Path<String>,
     Json(req): Json<DeclineRequest>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let out = s
         .core
         .decline_with_advice(&caller.principal, id, req, &caller.ctx)
@@ -127,7 +129,7 @@ async fn close(
     Path(id): Path<String>,
     Json(req): Json<CloseRequest>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let meta = s
         .core
         .close(&caller.principal, id, req, &caller.ctx)

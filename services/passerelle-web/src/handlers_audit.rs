@@ -5,11 +5,12 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use passerelle_core::AuditQuery;
 
 use crate::extract::Caller;
+use crate::handlers::json;
 use crate::problem::{ApiResult, Problem};
 use crate::{AppState, Routes};
 
@@ -24,10 +25,6 @@ pub fn register(r: Routes) -> Routes {
         )
 }
 
-fn json<T: serde::Serialize>(body: &T) -> Response {
-    (StatusCode::OK, axum::Json(body)).into_response()
-}
-
 async fn events(
     State(s): State<AppState>,
     caller: Caller,
@@ -38,12 +35,12 @@ async fn events(
         .core
         .audit_events(&caller.principal, &q, &caller.ctx)
         .await?;
-    Ok(json(&page))
+    Ok(json(StatusCode::OK, &page))
 }
 
 async fn verify(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let answer = s.core.audit_verify(&caller.principal, &caller.ctx).await?;
-    Ok(json(&answer))
+    Ok(json(StatusCode::OK, &answer))
 }
 
 async fn access_report(
@@ -55,5 +52,5 @@ async fn access_report(
         .core
         .audit_access_report(&caller.principal, &case_id, &caller.ctx)
         .await?;
-    Ok(json(&report))
+    Ok(json(StatusCode::OK, &report))
 }

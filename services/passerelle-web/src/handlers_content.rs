@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use futures::TryStreamExt;
 use passerelle_core::{AttachmentUpload, NewMessage};
@@ -13,6 +13,7 @@ use passerelle_domain::ids::{AttachmentId, ReferralId};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::extract::{Caller, Json};
+use crate::handlers::{json, parse_id};
 use crate::problem::{ApiResult, Problem};
 use crate::{AppState, Routes};
 
@@ -46,23 +47,18 @@ pub fn register(r: Routes) -> Routes {
     )
 }
 
-fn referral_id(raw: &str) -> ApiResult<ReferralId> {
-    // A malformed id names nothing that exists: 404, like any other unknown referral.
-    raw.parse().map_err(|_| Problem::not_found())
-}
-
 async fn write_message(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Json(req): Json<NewMessage>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let m = s
         .core
         .write_message(&caller.principal, id, req, &caller.ctx)
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(m)).into_response())
+    Ok(json(StatusCode::CREATED, &m))
 }
 
 async fn read_messages(
@@ -70,12 +66,12 @@ async fn read_messages(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let list = s
         .core
         .read_messages(&caller.principal, id, &caller.ctx)
         .await?;
-    Ok((StatusCode::OK, axum::Json(list)).into_response())
+    Ok(json(StatusCode::OK, &list))
 }
 
 /// The upload's description from its headers; errors name the header, never its value.
@@ -115,7 +111,7 @@ async fn upload_attachment(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
+    let id: ReferralId = parse_id(&id)?;
     let req = upload_of(&headers)?;
     // Not limited by the JSON body limit: core counts the bytes against the attachment
     // limit as they arrive.
@@ -125,7 +121,7 @@ async fn upload_attachment(
         .upload_attachment(&caller.principal, id, req, &mut stream, &caller.ctx)
         .await
     {
-        Ok(info) => Ok((StatusCode::CREATED, axum::Json(info)).into_response()),
+        Ok(info) => Ok(json(StatusCode::CREATED, &info)),
         Err(e) => {
             drain(&mut stream).await;
             Err(e.into())
@@ -157,8 +153,8 @@ async fn read_attachment(
     caller: Caller,
     Path((id, aid)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let id = referral_id(&id)?;
-    let aid: AttachmentId = aid.parse().map_err(|_| Problem::not_found())?;
+    let id: ReferralId = parse_id(&id)?;
+    let aid: AttachmentId = parse_id(&aid)?;
     let dl = s
         .core
         .read_attachment(&caller.principal, id, aid, &caller.ctx)

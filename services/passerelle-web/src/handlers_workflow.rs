@@ -3,13 +3,14 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use passerelle_core::{ArchiveReadRequest, CloseTaskRequest, NotificationParams, WithdrawRequest};
 use passerelle_domain::ids::{CaseId, ReferralId, TaskId};
 use passerelle_domain::rules::ForwardRequest;
 
 use crate::extract::{Caller, Json};
+use crate::handlers::{json, parse_id};
 use crate::problem::{ApiResult, Problem};
 use crate::{AppState, Routes};
 
@@ -45,15 +46,6 @@ pub fn register(r: Routes) -> Routes {
         "/api/v1/notifications",
         get(list_notifications),
     )
-}
-
-fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    (status, axum::Json(body)).into_response()
-}
-
-/// A malformed id names nothing that exists: 404, like any unknown resource.
-fn parse_id<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
-    raw.parse().map_err(|_| Problem::not_found())
 }
 
 async fn forward(

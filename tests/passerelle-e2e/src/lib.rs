@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: locate the real `passerelle` binary, run its commands
 //! on a fresh data dir, start `serve` on port 0 against SQLite or a fresh PostgreSQL
-//! database, and talk to it over HTTPS trusting only the certificate it generated.
+//! database, and talk to it over HTTPS trusting only the certificate it generated; run raw
+//! SQL on its database as its owner would ([`Db`]); check problem answers ([`problem`]).
 //!
 //! Nothing here sleeps to wait: the server is ready when it prints its address.
 
@@ -236,6 +237,21 @@ impl Deployment {
                     .to_owned()
             }
             pg => pg.query(query),
+        }
+    }
+
+    /// `org add SLUG --name NAME --kind KIND` for each `(slug, name, kind)`.
+    pub fn orgs(&self, orgs: &[(&str, &str, &str)]) {
+        for (slug, name, kind) in orgs {
+            self.ok(&["org", "add", slug, "--name", name, "--kind", kind]);
+        }
+    }
+
+    /// `user add USERNAME --org SLUG --role ROLE` (an enrolment link, no password) for each
+    /// `(username, org, role)`.
+    pub fn users(&self, users: &[(&str, &str, &str)]) {
+        for (user, org, role) in users {
+            self.ok(&["user", "add", user, "--org", org, "--role", role]);
         }
     }
 
@@ -538,4 +554,137 @@ pub fn all_bytes(dir: &Path) -> Vec<u8> {
 /// Whether `needle` occurs in `hay`.
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Asserts that `a` is an `application/problem+json` answer with `status`, whose `type`
+/// ends with `/{code}` (the error code or the rule), with a title and a detail.
+pub fn problem(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{:?}", a.json);
+    assert_eq!(a.content_type, "application/problem+json");
+    let t = a.json["type"].as_str().expect("type");
+    assert!(t.ends_with(&format!("/{code}")), "type {t} is not {code}");
+    assert_eq!(a.json["status"], status);
+    assert!(a.json["title"].is_string() && a.json["detail"].is_string());
+}
+
+/// Percent-encodes `s` as UTF-8, keeping only the unreserved characters of RFC 3986
+/// (for header values, query parameters and form fields alike).
+pub fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The main database of a deployment, for raw SQL as its owner would run it (with the
+/// `sqlite3` or `psql` client), e.g. to age rows or to tamper with the audit log.
+pub enum Db {
+    /// `<data dir>/passerelle.db`
+    Sqlite(std::path::PathBuf),
+    /// `postgres://…`
+    Postgres(String),
+}
+
+impl Db {
+    /// The database of `d`.
+    pub fn of(d: &Deployment) -> Db {
+        match d.backend.url() {
+            None => Db::Sqlite(d.data_dir().join("passerelle.db")),
+            Some(url) => Db::Postgres(url.to_owned()),
+        }
+    }
+
+    fn run(&self, sql: &str) -> Output {
+        match self {
+            // The server may be running: wait for its write lock rather than fail.
+            Db::Sqlite(path) => Command::new("sqlite3")
+                .args(["-bail", "-cmd", ".timeout 10000"])
+                .arg(path)
+                .arg(sql)
+                .output()
+                .expect("sqlite3 runs (Debian package sqlite3)"),
+            Db::Postgres(url) => Command::new("psql")
+                .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+                .output()
+                .expect("psql runs (Debian package postgresql-client)"),
+        }
+    }
+
+    /// Runs SQL; panics on error. Returns stdout (`a|b|c` rows).
+    pub fn sql(&self, sql: &str) -> String {
+        let out = self.run(sql);
+        assert!(
+            out.status.success(),
+            "SQL failed: {sql}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Runs SQL expected to fail; returns the error text.
+    pub fn sql_err(&self, sql: &str) -> String {
+        let out = self.run(sql);
+        assert!(!out.status.success(), "SQL unexpectedly succeeded: {sql}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// A byte string literal.
+    pub fn blob(&self, bytes: &[u8]) -> String {
+        match self {
+            Db::Sqlite(_) => format!("X'{}'", hex::encode(bytes)),
+            Db::Postgres(_) => format!("'\\x{}'::bytea", hex::encode(bytes)),
+        }
+    }
+
+    /// SQL of a hex dump of a byte column.
+    pub fn hex(&self, column: &str) -> String {
+        match self {
+            Db::Sqlite(_) => format!("lower(hex({column}))"),
+            Db::Postgres(_) => format!("encode({column}, 'hex')"),
+        }
+    }
+
+    /// What a database owner does first: turn the append-only triggers off.
+    pub fn disable_triggers(&self) {
+        match self {
+            Db::Sqlite(_) => self
+                .sql("DROP TRIGGER audit_leaves_no_update; DROP TRIGGER audit_leaves_no_delete;"),
+            Db::Postgres(_) => self.sql("ALTER TABLE audit_leaves DISABLE TRIGGER USER;"),
+        };
+    }
+
+    /// Every leaf: `(seq, bytes, stored hash)`.
+    pub fn leaves(&self) -> Vec<(u64, Vec<u8>, [u8; 32])> {
+        let out = self.sql(&format!(
+            "SELECT seq, {}, {} FROM audit_leaves ORDER BY seq",
+            self.hex("bytes"),
+            self.hex("leaf_hash")
+        ));
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut f = l.split('|');
+                let seq = f.next().expect("seq").parse().expect("seq number");
+                let bytes = hex::decode(f.next().expect("bytes")).expect("hex");
+                let hash = hex::decode(f.next().expect("hash"))
+                    .expect("hex")
+                    .try_into()
+                    .expect("32 bytes");
+                (seq, bytes, hash)
+            })
+            .collect()
+    }
+
+    /// The stored head's size.
+    pub fn head_size(&self) -> u64 {
+        self.sql("SELECT size FROM audit_head")
+            .trim()
+            .parse()
+            .expect("size")
+    }
 }

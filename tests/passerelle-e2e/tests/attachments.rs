@@ -4,7 +4,7 @@
 //! `/proc/<pid>/status`, printed); over the limit → 413 with no stray row; messages;
 //! and no victim string (file name, contents, message) anywhere at rest or in the log.
 
-use passerelle_e2e::{Backend, Body, Deployment, Server, all_bytes, contains};
+use passerelle_e2e::{Backend, Body, Db, Deployment, Server, all_bytes, contains, pct};
 use serde_json::json;
 
 const NAME: &str = "Solveig Marrec-Tanguy";
@@ -45,18 +45,6 @@ fn content(len: usize) -> Vec<u8> {
         }
     }
     v
-}
-
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 async fn upload(
@@ -109,68 +97,16 @@ async fn download_equals(s: &Server, token: &str, path: &str, expected: &[u8]) -
 async fn flow(backend: Backend, big: usize) {
     let d = Deployment::new(backend);
     d.ok(&["init"]);
-    d.ok(&[
-        "org",
-        "add",
-        "police-63",
-        "--name",
-        "Police",
-        "--kind",
-        "police",
+    d.orgs(&[
+        ("police-63", "Police", "police"),
+        ("avec63", "AVEC 63", "association"),
+        ("cidff63", "CIDFF", "association"),
     ]);
-    d.ok(&[
-        "org",
-        "add",
-        "avec63",
-        "--name",
-        "AVEC 63",
-        "--kind",
-        "association",
-    ]);
-    d.ok(&[
-        "org",
-        "add",
-        "cidff63",
-        "--name",
-        "CIDFF",
-        "--kind",
-        "association",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "iscg.martin",
-        "--org",
-        "police-63",
-        "--role",
-        "referrer",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "psy.bernard",
-        "--org",
-        "avec63",
-        "--role",
-        "receiver",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "jur.cidff",
-        "--org",
-        "cidff63",
-        "--role",
-        "receiver",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "coord.avec",
-        "--org",
-        "avec63",
-        "--role",
-        "coordinator",
+    d.users(&[
+        ("iscg.martin", "police-63", "referrer"),
+        ("psy.bernard", "avec63", "receiver"),
+        ("jur.cidff", "cidff63", "receiver"),
+        ("coord.avec", "avec63", "coordinator"),
     ]);
     let police = d.token("iscg.martin");
     let psy = d.token("psy.bernard");
@@ -374,25 +310,7 @@ async fn all_rows(d: &Deployment) -> i64 {
                (SELECT count(*) FROM attachments WHERE completed_at IS NULL) * 1000 + \
                (SELECT count(*) FROM attachment_chunks WHERE attachment_id NOT IN \
                 (SELECT id FROM attachments WHERE completed_at IS NOT NULL));";
-    let out = match d.backend.url() {
-        None => std::process::Command::new("sqlite3")
-            .arg(d.data_dir().join("passerelle.db"))
-            .arg(sql)
-            .output(),
-        Some(url) => std::process::Command::new("psql")
-            .args([url, "-qAt", "-c", sql])
-            .output(),
-    }
-    .expect("database client");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let n: i64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a count");
+    let n: i64 = Db::of(d).sql(sql).trim().parse().expect("a count");
     // Only complete attachments: no incomplete row, no orphan chunk.
     assert_eq!(n % 1_000_000, 0, "stray incomplete rows or chunks: {n}");
     n / 1_000_000

@@ -8,7 +8,7 @@ mod audit_support;
 use std::collections::BTreeSet;
 
 use audit_support::*;
-use passerelle_e2e::{Answer, Backend, Deployment, Server};
+use passerelle_e2e::{Answer, Backend, Deployment, Server, pct, problem};
 use serde_json::Value;
 
 /// Calls an audit route and keeps every body for the final "no content" check.
@@ -50,16 +50,6 @@ impl Auditor<'_> {
             }
         }
     }
-}
-
-fn problem(a: &Answer, status: u16, suffix: &str) {
-    assert_eq!(a.status, status, "{:?}", a.json);
-    assert_eq!(a.content_type, "application/problem+json");
-    assert!(
-        a.json["type"].as_str().is_some_and(|t| t.ends_with(suffix)),
-        "{:?}",
-        a.json
-    );
 }
 
 const EVENT_FIELDS: &[&str] = &[
@@ -206,7 +196,7 @@ async fn flow(backend: Backend) {
     let at = time(pivot);
     let since = a
         .all(
-            &format!("since={}", urlencode(pivot["at"].as_str().unwrap())),
+            &format!("since={}", pct(pivot["at"].as_str().unwrap())),
             200,
         )
         .await;
@@ -214,7 +204,7 @@ async fn flow(backend: Backend) {
     assert!(since.iter().any(|e| e["seq"] == pivot["seq"]));
     let until = a
         .all(
-            &format!("until={}", urlencode(pivot["at"].as_str().unwrap())),
+            &format!("until={}", pct(pivot["at"].as_str().unwrap())),
             200,
         )
         .await;
@@ -363,10 +353,6 @@ fn time(e: &Value) -> time::OffsetDateTime {
         &time::format_description::well_known::Rfc3339,
     )
     .expect("RFC 3339")
-}
-
-fn urlencode(s: &str) -> String {
-    s.replace(':', "%3A").replace('+', "%2B")
 }
 
 #[tokio::test(flavor = "multi_thread")]

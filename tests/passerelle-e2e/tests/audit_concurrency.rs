@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use audit_support::*;
-use passerelle_e2e::{Answer, Backend, Deployment, Server};
+use passerelle_e2e::{Answer, Backend, Db, Deployment, Server};
 use serde_json::Value;
 
 /// Workers per server, and rounds per worker; each round is three actions.

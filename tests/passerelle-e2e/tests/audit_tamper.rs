@@ -22,7 +22,7 @@ use passerelle_domain::audit::AuditLeaf;
 use passerelle_domain::checkpoint;
 use passerelle_domain::ids::Username;
 use passerelle_domain::merkle::{CompactRange, Hash, leaf_hash};
-use passerelle_e2e::{Backend, Deployment, bin, contains};
+use passerelle_e2e::{Backend, Db, Deployment, bin, contains};
 use serde_json::Value;
 
 /// A leaf with an actor, re-attributed to someone else (same length, valid encoding).

@@ -2,7 +2,7 @@
 //! organisations, users, tokens, serve; file, list, open, accept; refusals; and afterwards
 //! no victim string in any byte of the data dir or of a `pg_dump`.
 
-use passerelle_e2e::{Backend, Body, Deployment, all_bytes, contains};
+use passerelle_e2e::{Backend, Body, Deployment, all_bytes, contains, problem};
 use serde_json::{Value, json};
 
 const NAME: &str = "Zoubida Kervella-Tamsir";
@@ -31,18 +31,6 @@ fn filing(to: &str, recipients: &[&str]) -> Value {
     })
 }
 
-fn is_problem(a: &passerelle_e2e::Answer, status: u16, type_suffix: &str) {
-    assert_eq!(a.status, status, "{:?}", a.json);
-    assert_eq!(a.content_type, "application/problem+json");
-    let t = a.json["type"].as_str().expect("type");
-    assert!(
-        t.ends_with(type_suffix),
-        "type {t} does not end with {type_suffix}"
-    );
-    assert_eq!(a.json["status"], status);
-    assert!(a.json["title"].is_string() && a.json["detail"].is_string());
-}
-
 async fn flow(backend: Backend) {
     let d = Deployment::new(backend);
     let init = d.ok(&["init"]);
@@ -52,56 +40,18 @@ async fn flow(backend: Backend) {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
 
-    d.ok(&[
-        "org",
-        "add",
-        "police-clermont",
-        "--name",
-        "Commissariat",
-        "--kind",
-        "police",
-    ]);
-    d.ok(&[
-        "org",
-        "add",
-        "avec63",
-        "--name",
-        "AVEC 63",
-        "--kind",
-        "association",
-    ]);
-    d.ok(&[
-        "org",
-        "add",
-        "chambre-vif",
-        "--name",
-        "Chambre VIF",
-        "--kind",
-        "court",
-    ]);
-    d.ok(&[
-        "org",
-        "add",
-        "cidff63",
-        "--name",
-        "CIDFF 63",
-        "--kind",
-        "association",
+    d.orgs(&[
+        ("police-clermont", "Commissariat", "police"),
+        ("avec63", "AVEC 63", "association"),
+        ("chambre-vif", "Chambre VIF", "court"),
+        ("cidff63", "CIDFF 63", "association"),
     ]);
     let bad_kind = d.run(
         &["org", "add", "x1", "--name", "X", "--kind", "spaceship"],
         None,
     );
     assert!(!bad_kind.status.success());
-    d.ok(&[
-        "user",
-        "add",
-        "iscg.martin",
-        "--org",
-        "police-clermont",
-        "--role",
-        "referrer",
-    ]);
+    d.users(&[("iscg.martin", "police-clermont", "referrer")]);
     let out = d.run(
         &[
             "user",
@@ -120,23 +70,9 @@ async fn flow(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    d.ok(&[
-        "user",
-        "add",
-        "greffe.vif",
-        "--org",
-        "chambre-vif",
-        "--role",
-        "receiver",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "dpo.audit",
-        "--org",
-        "avec63",
-        "--role",
-        "auditor",
+    d.users(&[
+        ("greffe.vif", "chambre-vif", "receiver"),
+        ("dpo.audit", "avec63", "auditor"),
     ]);
     let dup = d.run(
         &[
@@ -164,13 +100,13 @@ async fn flow(backend: Backend) {
     assert_eq!(s.call("GET", "/readyz", None, None).await.status, 200);
 
     // No credentials, bad credentials.
-    is_problem(
+    problem(
         &s.call("GET", "/api/v1/referrals?box=inbox", None, None)
             .await,
         401,
         "unauthorized",
     );
-    is_problem(
+    problem(
         &s.call(
             "GET",
             "/api/v1/referrals?box=inbox",
@@ -218,13 +154,13 @@ async fn flow(backend: Backend) {
         .call("GET", "/api/v1/referrals?box=sent", Some(&police), None)
         .await;
     assert_eq!(sent.json["items"].as_array().map(Vec::len), Some(1));
-    is_problem(
+    problem(
         &s.call("GET", "/api/v1/referrals?box=attic", Some(&psy), None)
             .await,
         400,
         "bad-request",
     );
-    is_problem(
+    problem(
         &s.call("GET", "/api/v1/referrals?box=inbox", Some(&auditor), None)
             .await,
         403,
@@ -232,7 +168,7 @@ async fn flow(backend: Backend) {
     );
 
     // The sender accepting is on the wrong side: 403.
-    is_problem(
+    problem(
         &s.call(
             "POST",
             &format!("/api/v1/referrals/{id}/accept"),
@@ -278,7 +214,7 @@ async fn flow(backend: Backend) {
         .await;
     assert_eq!(acc.status, 200, "{:?}", acc.json);
     assert_eq!(acc.json["status"], "accepted");
-    is_problem(
+    problem(
         &s.call(
             "POST",
             &format!("/api/v1/referrals/{id}/accept"),
@@ -307,15 +243,15 @@ async fn flow(backend: Backend) {
             None,
         )
         .await;
-    is_problem(&foreign, 404, "not-found");
-    is_problem(&missing, 404, "not-found");
+    problem(&foreign, 404, "not-found");
+    problem(&missing, 404, "not-found");
     let strip = |v: &Value| {
         let mut v = v.clone();
         v.as_object_mut().map(|o| o.remove("request_id"));
         v
     };
     assert_eq!(strip(&foreign.json), strip(&missing.json));
-    is_problem(
+    problem(
         &s.call(
             "POST",
             &format!("/api/v1/referrals/{id}/accept"),
@@ -348,11 +284,11 @@ async fn flow(backend: Backend) {
             Some(Body::Json(filing("cidff63", &["avec63"]))),
         )
         .await;
-    is_problem(&out, 422, "consent-recipient");
+    problem(&out, 422, "consent-recipient");
     // A field outside the consented categories: 422 consent-category.
     let mut medical = filing("avec63", &["avec63"]);
     medical["notes"]["medical"] = json!("Fracture");
-    is_problem(
+    problem(
         &s.call(
             "POST",
             "/api/v1/referrals",
@@ -366,7 +302,7 @@ async fn flow(backend: Backend) {
     // 226-14 3° by a police user: 422 legal-exception.
     let mut legal = filing("avec63", &["avec63"]);
     legal["consent"]["basis"] = json!("legal_exception_226_14");
-    is_problem(
+    problem(
         &s.call(
             "POST",
             "/api/v1/referrals",
@@ -378,7 +314,7 @@ async fn flow(backend: Backend) {
         "legal-exception",
     );
     // A receiver may not file: 403.
-    is_problem(
+    problem(
         &s.call(
             "POST",
             "/api/v1/referrals",
@@ -399,7 +335,7 @@ async fn flow(backend: Backend) {
             Some(Body::Raw(b"{\"to_org\": ".to_vec(), "application/json")),
         )
         .await;
-    is_problem(&bad, 400, "bad-request");
+    problem(&bad, 400, "bad-request");
     let mut unknown = filing("avec63", &["avec63"]);
     unknown["purpose"] = json!("astrology");
     let a = s
@@ -410,7 +346,7 @@ async fn flow(backend: Backend) {
             Some(Body::Json(unknown)),
         )
         .await;
-    is_problem(&a, 400, "bad-request");
+    problem(&a, 400, "bad-request");
     assert!(!a.json.to_string().contains(NAME));
     let invalid_utf8 = s
         .call(
@@ -420,10 +356,10 @@ async fn flow(backend: Backend) {
             Some(Body::Raw(vec![b'{', 0xff, b'}'], "application/json")),
         )
         .await;
-    is_problem(&invalid_utf8, 400, "bad-request");
+    problem(&invalid_utf8, 400, "bad-request");
     // Too large: 413.
     let big = vec![b' '; 2 * 1024 * 1024];
-    is_problem(
+    problem(
         &s.call(
             "POST",
             "/api/v1/referrals",

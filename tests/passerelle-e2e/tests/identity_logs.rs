@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use passerelle_e2e::{Backend, Deployment, contains};
+use passerelle_e2e::{Backend, Deployment, contains, pct};
 
 const PASSWORD: &str = "Hirondelle-Granite-Lucarne-93";
 const STDIN_PASSWORD: &str = "Velours-Ardoise-Carillon-57";
@@ -21,10 +21,6 @@ fn client(data_dir: &Path) -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
-}
-
-fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn between(hay: &str, start: &str, end: &str) -> String {
@@ -145,9 +141,9 @@ async fn flow(backend: Backend) {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "csrf={}&password={}&confirm={}&code={}",
-            enc(&enrol_csrf),
-            enc(PASSWORD),
-            enc(PASSWORD),
+            pct(&enrol_csrf),
+            pct(PASSWORD),
+            pct(PASSWORD),
             code(&secret, 0)
         ))
         .send()
@@ -173,8 +169,8 @@ async fn flow(backend: Backend) {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(format!(
                     "csrf={}&username=psy.y&password={}&code={code}&next=%2F",
-                    enc(&csrf),
-                    enc(password)
+                    pct(&csrf),
+                    pct(password)
                 ))
                 .send()
                 .await
@@ -199,7 +195,7 @@ async fn flow(backend: Backend) {
         .post(format!("{base}/logout"))
         .header("cookie", format!("__Host-passerelle={session}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={}", enc(&session_csrf)))
+        .body(format!("csrf={}", pct(&session_csrf)))
         .send()
         .await
         .expect("logout");

@@ -47,7 +47,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    passerelle_e2e::pct(s)
 }
 
 fn between(hay: &str, start: &str, end: &str) -> String {

@@ -66,30 +66,14 @@ async fn ok(d: &Arc<Deployment>, args: &[&str]) -> String {
 async fn flow(backend: Backend) {
     let d = Arc::new(Deployment::new(backend));
     d.ok(&["init"]);
-    for (slug, kind) in [
-        ("police-63", "police"),
-        ("avec63", "association"),
-        ("cidff63", "association"),
-    ] {
-        d.ok(&["org", "add", slug, "--name", slug, "--kind", kind]);
-    }
-    d.ok(&[
-        "user",
-        "add",
-        "iscg.martin",
-        "--org",
-        "police-63",
-        "--role",
-        "referrer",
+    d.orgs(&[
+        ("police-63", "police-63", "police"),
+        ("avec63", "avec63", "association"),
+        ("cidff63", "cidff63", "association"),
     ]);
-    d.ok(&[
-        "user",
-        "add",
-        "psy.bernard",
-        "--org",
-        "avec63",
-        "--role",
-        "receiver",
+    d.users(&[
+        ("iscg.martin", "police-63", "referrer"),
+        ("psy.bernard", "avec63", "receiver"),
     ]);
     let police = d.token("iscg.martin");
     let psy = d.token("psy.bernard");

@@ -28,41 +28,13 @@ fn filing() -> serde_json::Value {
 async fn flow(backend: Backend) {
     let d = Deployment::new(backend);
     d.ok(&["init"]);
-    d.ok(&[
-        "org",
-        "add",
-        "police-63",
-        "--name",
-        "Police",
-        "--kind",
-        "police",
+    d.orgs(&[
+        ("police-63", "Police", "police"),
+        ("avec63", "AVEC 63", "association"),
     ]);
-    d.ok(&[
-        "org",
-        "add",
-        "avec63",
-        "--name",
-        "AVEC 63",
-        "--kind",
-        "association",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "iscg.martin",
-        "--org",
-        "police-63",
-        "--role",
-        "referrer",
-    ]);
-    d.ok(&[
-        "user",
-        "add",
-        "psy.bernard",
-        "--org",
-        "avec63",
-        "--role",
-        "receiver",
+    d.users(&[
+        ("iscg.martin", "police-63", "referrer"),
+        ("psy.bernard", "avec63", "receiver"),
     ]);
     let police = d.token("iscg.martin");
     let psy = d.token("psy.bernard");

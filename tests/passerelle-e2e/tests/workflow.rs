@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 use passerelle_domain::audit::AuditLeaf;
 use passerelle_domain::enums::ConsentBasis;
-use passerelle_e2e::{Answer, Backend, Body, Deployment, Server, all_bytes, contains};
+use passerelle_e2e::{Answer, Backend, Body, Db, Deployment, Server, all_bytes, contains, problem};
 use serde_json::{Value, json};
 
 const NAME: &str = "Maëlys Ravensworth-Ouedraogo";
@@ -164,29 +164,9 @@ impl E {
 
     /// Runs one SQL statement on the deployment's database; its text output.
     fn sql(&self, q: &str) -> String {
-        let out = match self.d.backend.url() {
-            None => Command::new("sqlite3")
-                .args(["-cmd", ".timeout 10000"])
-                .arg(self.d.data_dir().join("passerelle.db"))
-                .arg(q)
-                .output(),
-            Some(url) => Command::new("psql")
-                .args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", q])
-                .output(),
-        }
-        .expect("sqlite3 or psql runs");
-        assert!(
-            out.status.success(),
-            "{q}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
+        Db::of(&self.d).sql(q).trim().to_owned()
     }
 
-    /// An id literal for SQL.
     fn id(&self, uuid: &str) -> String {
         match self.d.backend {
             Backend::Sqlite => format!("X'{}'", uuid.replace('-', "")),
@@ -209,27 +189,16 @@ impl E {
 
     /// The decoded audit leaves of `action` on target `target`.
     fn leaves(&self, action: &str, target: &str) -> Vec<AuditLeaf> {
-        let q = match self.d.backend {
-            Backend::Sqlite => format!(
-                "SELECT hex(bytes) FROM audit_leaves WHERE action = '{action}' AND target = '{target}' ORDER BY seq"
-            ),
-            Backend::Postgres { .. } => format!(
-                "SELECT encode(bytes, 'hex') FROM audit_leaves WHERE action = '{action}' AND target = '{target}' ORDER BY seq"
-            ),
-        };
+        let q = format!(
+            "SELECT {} FROM audit_leaves WHERE action = '{action}' AND target = '{target}' ORDER BY seq",
+            Db::of(&self.d).hex("bytes")
+        );
         self.sql(&q)
             .lines()
             .filter(|l| !l.is_empty())
             .map(|l| AuditLeaf::decode(&hex::decode(l).expect("hex")).expect("a leaf"))
             .collect()
     }
-}
-
-fn problem(a: &Answer, status: u16, suffix: &str) {
-    assert_eq!(a.status, status, "{:?}", a.json);
-    assert_eq!(a.content_type, "application/problem+json");
-    let t = a.json["type"].as_str().expect("type");
-    assert!(t.ends_with(&format!("/{suffix}")), "{t} is not {suffix}");
 }
 
 fn filing(to: &str, recipients: &[&str], cats: &[&str]) -> Value {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use passerelle_core::{Core, NewUser, Principal, RequestCtx, SystemClock};
+use passerelle_core::{Clock, Core, NewUser, Principal, RequestCtx, SystemClock};
 use passerelle_domain::enums::{OrgKind, Role};
 use passerelle_domain::ids::{OrgId, OrgSlug, ReferralId, Username};
 use passerelle_domain::model::FilingRequest;
@@ -110,6 +110,12 @@ pub enum Backend {
 impl Harness {
     /// A harness on `backend`, or `None` when PostgreSQL is unavailable (outside CI).
     pub async fn new(backend: Backend) -> Option<Harness> {
+        Harness::with_clock(backend, Arc::new(SystemClock)).await
+    }
+
+    /// A harness on `backend` whose core reads `clock` (an injected clock for tests that
+    /// move time), or `None` when PostgreSQL is unavailable (outside CI).
+    pub async fn with_clock(backend: Backend, clock: Arc<dyn Clock>) -> Option<Harness> {
         let dir = tempfile::tempdir().expect("temp dir");
         let keys = dir.path().join("keys");
         passerelle_vault::init_keys(&keys).expect("init keys");
@@ -135,7 +141,7 @@ impl Harness {
         let core = Core::new(
             store.clone(),
             vault.clone(),
-            Arc::new(SystemClock),
+            clock,
             dir.path().join("checkpoints"),
         );
         Some(Harness {

@@ -1,12 +1,12 @@
 //! Shared by the audit end-to-end tests: a seeded deployment (organisations, one user per
 //! role, a 226-14 3° path), filings and reads through the real server, raw SQL on either
-//! backend as a database owner would run it (triggers disabled), and copies of a whole
+//! backend through `passerelle_e2e::Db` (triggers disabled), and copies of a whole
 //! deployment (data dir and database) so each tampering starts from the same intact log.
 
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use passerelle_e2e::{Backend, Body, Deployment, Server, pg_admin_url};
 use serde_json::{Value, json};
@@ -43,25 +43,18 @@ pub struct Users {
     pub admin: String,
 }
 
-/// Runs `passerelle ARGS` and asserts success.
-fn ok(d: &Deployment, args: &[&str]) {
-    d.ok(args);
-}
-
 /// `init`, organisations, one user per role, tokens (each a leaf of the log).
 pub fn seed(d: &Deployment) -> Users {
-    ok(d, &["init"]);
-    for (slug, name, kind) in [
+    d.ok(&["init"]);
+    d.orgs(&[
         ("police-clermont", "Commissariat", "police"),
         ("avec63", "AVEC 63", "association"),
         ("chambre-vif", "Chambre VIF", "court"),
         ("chu-urgences", "CHU urgences", "hospital"),
         ("parquet63", "Parquet", "prosecutor"),
         ("mission-egalite", "25 Gisèle Halimi", "centre"),
-    ] {
-        ok(d, &["org", "add", slug, "--name", name, "--kind", kind]);
-    }
-    for (user, org, role) in [
+    ]);
+    d.users(&[
         ("iscg.martin", "police-clermont", "referrer"),
         ("psy.bernard", "avec63", "receiver"),
         ("greffe.vif", "chambre-vif", "receiver"),
@@ -69,22 +62,17 @@ pub fn seed(d: &Deployment) -> Users {
         ("dpo.audit", "mission-egalite", "auditor"),
         ("coord.lea", "mission-egalite", "coordinator"),
         ("admin.ops", "mission-egalite", "admin"),
-    ] {
-        ok(d, &["user", "add", user, "--org", org, "--role", role]);
-    }
-    ok(
-        d,
-        &[
-            "user",
-            "add",
-            "dr.roux",
-            "--org",
-            "chu-urgences",
-            "--role",
-            "referrer",
-            "--health-professional",
-        ],
-    );
+    ]);
+    d.ok(&[
+        "user",
+        "add",
+        "dr.roux",
+        "--org",
+        "chu-urgences",
+        "--role",
+        "referrer",
+        "--health-professional",
+    ]);
     Users {
         police: d.token("iscg.martin"),
         psy: d.token("psy.bernard"),
@@ -222,112 +210,6 @@ pub async fn activity(s: &Server, u: &Users) -> Activity {
         case,
         legal_referral,
         legal_case,
-    }
-}
-
-/// The main database of a deployment, for raw SQL.
-pub enum Db {
-    /// `<data dir>/passerelle.db`
-    Sqlite(std::path::PathBuf),
-    /// `postgres://…`
-    Postgres(String),
-}
-
-impl Db {
-    /// The database of `d`.
-    pub fn of(d: &Deployment) -> Db {
-        match d.backend.url() {
-            None => Db::Sqlite(d.data_dir().join("passerelle.db")),
-            Some(url) => Db::Postgres(url.to_owned()),
-        }
-    }
-
-    fn run(&self, sql: &str) -> Output {
-        match self {
-            Db::Sqlite(path) => Command::new("sqlite3")
-                .arg("-bail")
-                .arg(path)
-                .arg(sql)
-                .output()
-                .expect("sqlite3 runs (Debian package sqlite3)"),
-            Db::Postgres(url) => Command::new("psql")
-                .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
-                .output()
-                .expect("psql runs (Debian package postgresql-client)"),
-        }
-    }
-
-    /// Runs SQL; panics on error. Returns stdout (`a|b|c` rows).
-    pub fn sql(&self, sql: &str) -> String {
-        let out = self.run(sql);
-        assert!(
-            out.status.success(),
-            "SQL failed: {sql}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
-
-    /// Runs SQL expected to fail; returns the error text.
-    pub fn sql_err(&self, sql: &str) -> String {
-        let out = self.run(sql);
-        assert!(!out.status.success(), "SQL unexpectedly succeeded: {sql}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    /// A byte string literal.
-    pub fn blob(&self, bytes: &[u8]) -> String {
-        match self {
-            Db::Sqlite(_) => format!("X'{}'", hex::encode(bytes)),
-            Db::Postgres(_) => format!("'\\x{}'::bytea", hex::encode(bytes)),
-        }
-    }
-
-    /// SQL of a hex dump of a byte column.
-    pub fn hex(&self, column: &str) -> String {
-        match self {
-            Db::Sqlite(_) => format!("lower(hex({column}))"),
-            Db::Postgres(_) => format!("encode({column}, 'hex')"),
-        }
-    }
-
-    /// What a database owner does first: turn the append-only triggers off.
-    pub fn disable_triggers(&self) {
-        match self {
-            Db::Sqlite(_) => self
-                .sql("DROP TRIGGER audit_leaves_no_update; DROP TRIGGER audit_leaves_no_delete;"),
-            Db::Postgres(_) => self.sql("ALTER TABLE audit_leaves DISABLE TRIGGER USER;"),
-        };
-    }
-
-    /// Every leaf: `(seq, bytes, stored hash)`.
-    pub fn leaves(&self) -> Vec<(u64, Vec<u8>, [u8; 32])> {
-        let out = self.sql(&format!(
-            "SELECT seq, {}, {} FROM audit_leaves ORDER BY seq",
-            self.hex("bytes"),
-            self.hex("leaf_hash")
-        ));
-        out.lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let mut f = l.split('|');
-                let seq = f.next().expect("seq").parse().expect("seq number");
-                let bytes = hex::decode(f.next().expect("bytes")).expect("hex");
-                let hash = hex::decode(f.next().expect("hash"))
-                    .expect("hex")
-                    .try_into()
-                    .expect("32 bytes");
-                (seq, bytes, hash)
-            })
-            .collect()
-    }
-
-    /// The stored head's size.
-    pub fn head_size(&self) -> u64 {
-        self.sql("SELECT size FROM audit_head")
-            .trim()
-            .parse()
-            .expect("size")
     }
 }
 
