@@ -80,6 +80,22 @@ impl Core {
         }
     }
 
+    /// Records a request refused for want of an identity: an anonymous `auth.failed` leaf
+    /// with `reason` (`no-credential`: an API request with neither token nor client
+    /// certificate, `401`; `bad-session`: a page request with a session cookie that is
+    /// unknown, ended or expired, sent to the login page). A flood of them is bounded by the
+    /// per-address limit on failed authentications (`ratelimit.rs`), which answers `429`
+    /// before the request reaches this; the leaf itself holds no content.
+    pub async fn record_unauthenticated(
+        &self,
+        reason: &'static str,
+        ctx: &RequestCtx,
+    ) -> CoreResult<()> {
+        let entry = Entry::system(Action::AuthFailed, Targets::default())
+            .outcome(Outcome::Denied(reason.into()));
+        self.journal_only(entry, ctx).await
+    }
+
     async fn principal_for_token(&self, token: &str) -> CoreResult<Option<Principal>> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);

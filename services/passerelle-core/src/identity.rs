@@ -220,6 +220,9 @@ impl Core {
         ctx: &RequestCtx,
     ) -> CoreResult<UserRow> {
         if policy::authorize(Route::ManageUsers, &p.actor(), &[]).is_err() {
+            let entry =
+                Entry::by(p, action, Targets::default()).outcome(Outcome::Denied("role".into()));
+            self.journal_only(entry, ctx).await?;
             return Err(CoreError::Forbidden("role"));
         }
         let target = match self.user_named(username).await {

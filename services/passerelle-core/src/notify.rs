@@ -165,8 +165,10 @@ impl Core {
         &self,
         p: &Principal,
         params: &NotificationParams,
+        ctx: &RequestCtx,
     ) -> CoreResult<NotificationPage> {
-        self.check_role(p, Route::ListNotifications)?;
+        self.check_role(p, Route::ListNotifications, Targets::default(), ctx)
+            .await?;
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(CoreError::BadRequest("limit must be between 1 and 200"));

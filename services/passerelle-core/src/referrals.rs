@@ -147,12 +147,25 @@ impl Core {
             .ok_or_else(|| CoreError::Internal("referral without case".into()))
     }
 
-    /// Refuses a route to a role that may never call it (403), before anything is read.
-    pub(crate) fn check_role(&self, p: &Principal, route: Route) -> CoreResult<()> {
-        policy::authorize(route, &p.actor(), &[]).or_else(|r| match r {
-            Refusal::Forbidden => Err(CoreError::Forbidden("role")),
+    /// Refuses a route to a role that may never call it (403), before anything is read,
+    /// leaving a `referral.denied` leaf with reason `role` (every denial is recorded,
+    /// DESIGN.md §4); `targets` are the ids the request named.
+    pub(crate) async fn check_role(
+        &self,
+        p: &Principal,
+        route: Route,
+        targets: Targets,
+        ctx: &RequestCtx,
+    ) -> CoreResult<()> {
+        match policy::authorize(route, &p.actor(), &[]) {
+            Err(Refusal::Forbidden) => {
+                let entry = Entry::by(p, Action::ReferralDenied, targets)
+                    .outcome(Outcome::Denied(refusal_code(Refusal::Forbidden).into()));
+                self.journal_only(entry, ctx).await?;
+                Err(CoreError::Forbidden("role"))
+            }
             _ => Ok(()),
-        })
+        }
     }
 
     /// Loads a referral and checks that `p` may use `route` on it; every refusal, a
@@ -165,7 +178,11 @@ impl Core {
         route: Route,
         ctx: &RequestCtx,
     ) -> CoreResult<ReferralRow> {
-        self.check_role(p, route)?;
+        let named = Targets {
+            referral: Some(id),
+            ..Targets::default()
+        };
+        self.check_role(p, route, named, ctx).await?;
         let row = self.store().referral(id).await?;
         let decision = match &row {
             None => Err(Refusal::NotParty),
@@ -212,7 +229,8 @@ impl Core {
         req: FilingRequest,
         ctx: &RequestCtx,
     ) -> CoreResult<ReferralMeta> {
-        self.check_role(p, Route::FileReferral)?;
+        self.check_role(p, Route::FileReferral, Targets::default(), ctx)
+            .await?;
         let now = micros(self.now());
         let Some(to) = self.store().org_by_slug(req.to_org.as_str()).await? else {
             return Err(CoreError::Unprocessable {
@@ -413,8 +431,14 @@ impl Core {
     }
 
     /// One page of the caller's organisation's inbox or sent box; metadata only.
-    pub async fn list_referrals(&self, p: &Principal, params: &ListParams) -> CoreResult<Page> {
-        self.check_role(p, Route::ListReferrals)?;
+    pub async fn list_referrals(
+        &self,
+        p: &Principal,
+        params: &ListParams,
+        ctx: &RequestCtx,
+    ) -> CoreResult<Page> {
+        self.check_role(p, Route::ListReferrals, Targets::default(), ctx)
+            .await?;
         let kind = match params.box_kind.as_deref() {
             Some("inbox") => BoxKind::Inbox,
             Some("sent") => BoxKind::Sent,

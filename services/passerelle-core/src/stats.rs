@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use passerelle_domain::audit::Targets;
 use passerelle_domain::enums::ReferralStatus;
-use passerelle_domain::policy::{self, Route};
+use passerelle_domain::policy::Route;
 use passerelle_store::ReferralTimingRow;
 
 use crate::auth::Principal;
-use crate::{Core, CoreError, CoreResult};
+use crate::{Core, CoreResult, RequestCtx};
 
 /// Delays, in whole seconds, over the referrals that have one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,10 +99,9 @@ fn side(rows: &[&ReferralTimingRow], now: OffsetDateTime) -> SideStats {
 impl Core {
     /// Counts and delays of the caller's own organisation (coordinators only; `403` for
     /// every other role). No content, no ids: nothing here names a case.
-    pub async fn org_stats(&self, p: &Principal) -> CoreResult<OrgStats> {
-        if policy::authorize(Route::ReadStats, &p.actor(), &[]).is_err() {
-            return Err(CoreError::Forbidden("role"));
-        }
+    pub async fn org_stats(&self, p: &Principal, ctx: &RequestCtx) -> CoreResult<OrgStats> {
+        self.check_role(p, Route::ReadStats, Targets::default(), ctx)
+            .await?;
         let rows = self.store().referral_timings(p.org_id).await?;
         let now = self.now();
         let received: Vec<&ReferralTimingRow> = rows.iter().filter(|r| r.received).collect();

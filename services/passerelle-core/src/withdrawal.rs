@@ -80,7 +80,12 @@ impl Core {
         req: WithdrawRequest,
         ctx: &RequestCtx,
     ) -> CoreResult<Withdrawal> {
-        self.check_role(p, Route::WithdrawConsent)?;
+        let named = Targets {
+            case: Some(case_id),
+            ..Targets::default()
+        };
+        self.check_role(p, Route::WithdrawConsent, named, ctx)
+            .await?;
         let case = self.store().case(case_id).await?;
         let referrals = match &case {
             Some(_) => self.store().referrals_of_case(case_id).await?,

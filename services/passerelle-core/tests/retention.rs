@@ -1,8 +1,8 @@
 //! Retention, archive reads and the 226-14 3° flag, in process with an injected clock
 //! (never a sleep), on SQLite and on PostgreSQL: a referral without contact is archived
-//! after the first period (out of the boxes, `410 archived`, readable by a party's
-//! referrers and receivers with a stated reason, never by a coordinator), and its content
-//! destroyed after the second.
+//! after the first period (out of the boxes, `410 archived`, readable only by the holding
+//! organisation's coordinator with a stated reason), and its content destroyed after the
+//! second.
 
 mod support;
 
@@ -216,6 +216,7 @@ async fn scenario(w: World) {
                 box_kind: Some("inbox".into()),
                 ..ListParams::default()
             },
+            &ctx,
         )
         .await
         .unwrap();
@@ -236,55 +237,71 @@ async fn scenario(w: World) {
     ));
     assert!(w.core.open_referral(&psy, handled.id, &ctx).await.is_ok());
 
-    // Archive reads: a referrer or receiver of a party, with a stated reason; never a
-    // coordinator (CONTRACT.md: coordinators see counts and delays, no content).
+    // Archive reads: only the holding organisation's coordinator (the receiver, with whom
+    // the referral is), with a stated reason (issue #6 §5). Referrers and receivers read
+    // archives no more; the sender's coordinator is on the wrong side.
     let reason = |r: &str| ArchiveReadRequest { reason: r.into() };
+    let coord = w.who("coord").await;
     assert!(matches!(
         w.core
-            .read_archived(&psy, silent.id, reason("  "), &ctx)
+            .read_archived(&coord, silent.id, reason("  "), &ctx)
             .await,
         Err(CoreError::BadRequest(_))
     ));
-    for coordinator in ["coord", "coord.police"] {
-        let coord = w.who(coordinator).await;
+    for party in [&psy, &iscg] {
         assert!(matches!(
             w.core
-                .read_archived(&coord, silent.id, reason("curiosité"), &ctx)
+                .read_archived(party, silent.id, reason("curiosité"), &ctx)
                 .await,
-            Err(CoreError::Forbidden(_))
+            Err(CoreError::Forbidden("role"))
         ));
     }
+    let police_coord = w.who("coord.police").await;
+    assert!(matches!(
+        w.core
+            .read_archived(&police_coord, silent.id, reason("contrôle"), &ctx)
+            .await,
+        Err(CoreError::Forbidden("side"))
+    ));
     let outsider = w.who("greffe").await;
     assert!(matches!(
         w.core
             .read_archived(&outsider, silent.id, reason("enquête"), &ctx)
             .await,
-        Err(CoreError::NotFound)
+        Err(CoreError::Forbidden("role"))
     ));
     assert!(matches!(
         w.core
-            .read_archived(&psy, handled.id, reason("contrôle"), &ctx)
+            .read_archived(&coord, handled.id, reason("contrôle"), &ctx)
             .await,
         Err(CoreError::Conflict(_))
     ));
     let view = w
         .core
-        .read_archived(&psy, silent.id, reason("Réquisition judiciaire"), &ctx)
+        .read_archived(&coord, silent.id, reason("Réquisition judiciaire"), &ctx)
         .await
         .unwrap();
     assert_eq!(view.subject.name.as_deref(), Some("Ysolde Marchetti-Brun"));
-    assert!(
-        w.core
-            .read_archived(&iscg, silent.id, reason("Contrôle interne"), &ctx)
-            .await
-            .is_ok()
-    );
     let reads = w.leaves(Action::ArchiveRead).await;
-    assert_eq!(reads.len(), 2);
-    assert_eq!(reads[0].targets.referral, Some(silent.id));
-    assert_eq!(reads[0].actor.as_ref().map(|u| u.as_str()), Some("psy"));
-    assert_eq!(reads[1].actor.as_ref().map(|u| u.as_str()), Some("iscg"));
-    assert_eq!(reads[0].ciphertext_sha256.len(), 1, "the reason's digest");
+    let allowed: Vec<_> = reads
+        .iter()
+        .filter(|l| l.outcome == passerelle_domain::audit::Outcome::Allowed)
+        .collect();
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(allowed[0].targets.referral, Some(silent.id));
+    assert_eq!(allowed[0].actor.as_ref().map(|u| u.as_str()), Some("coord"));
+    assert_eq!(allowed[0].ciphertext_sha256.len(), 1, "the reason's digest");
+    // Every refusal left its leaf (the role and side denials included).
+    let denied = w.leaves(Action::ReferralDenied).await;
+    let codes: Vec<_> = denied
+        .iter()
+        .filter(|l| l.targets.referral == Some(silent.id))
+        .filter_map(|l| match &l.outcome {
+            passerelle_domain::audit::Outcome::Denied(c) => Some(c.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, ["role", "role", "side", "role"], "{codes:?}");
     let archived = w.leaves(Action::ReferralArchived).await;
     assert_eq!(archived.len(), 1);
     assert_eq!(archived[0].targets.referral, Some(silent.id));
@@ -298,10 +315,10 @@ async fn scenario(w: World) {
     w.at(T0 + Duration::days(731 + 3 * 365) + Duration::minutes(1));
     let r = w.core.run_retention(&policy, &ctx).await.unwrap();
     assert_eq!((r.archived, r.shredded), (0, 1));
-    let psy = w.who("psy").await;
+    let coord = w.who("coord").await;
     assert!(matches!(
         w.core
-            .read_archived(&psy, silent.id, reason("encore"), &ctx)
+            .read_archived(&coord, silent.id, reason("encore"), &ctx)
             .await,
         Err(CoreError::Gone)
     ));

@@ -47,6 +47,11 @@ impl FromRequestParts<AppState> for Caller {
                 let principal = crate::mtls::authenticate(cert, state, &ctx).await?;
                 return Ok(Caller { principal, ctx });
             }
+            // Every denial is recorded (DESIGN.md §4): an anonymous leaf; fail closed.
+            state
+                .core
+                .record_unauthenticated("no-credential", &ctx)
+                .await?;
             return Err(Problem::unauthorized());
         };
         let principal = state.core.authenticate_token(token, &ctx).await?;

@@ -82,7 +82,10 @@ async fn list_referrals(
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(params) = query.map_err(|_| Problem::bad_request("Invalid query parameters."))?;
-    let page = s.core.list_referrals(&caller.principal, &params).await?;
+    let page = s
+        .core
+        .list_referrals(&caller.principal, &params, &caller.ctx)
+        .await?;
     Ok(json(StatusCode::OK, &page))
 }
 

@@ -395,7 +395,7 @@ async fn enrol(State(s): State<AppState>, Path(token): Path<String>, req: Reques
 }
 
 async fn stats(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    let stats = s.core.org_stats(&caller.principal).await?;
+    let stats = s.core.org_stats(&caller.principal, &caller.ctx).await?;
     Ok((StatusCode::OK, axum::Json(stats)).into_response())
 }
 

@@ -126,7 +126,7 @@ async fn list_notifications(
     let Query(params) = query.map_err(|_| Problem::bad_request("Invalid query parameters."))?;
     let page = s
         .core
-        .list_notifications(&caller.principal, &params)
+        .list_notifications(&caller.principal, &params, &caller.ctx)
         .await?;
     Ok(json(StatusCode::OK, &page))
 }

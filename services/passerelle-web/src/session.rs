@@ -157,6 +157,15 @@ async fn session_of(parts: &mut Parts, state: &AppState) -> Result<WebUser, Resp
             ctx: request_ctx(parts),
         }),
         Err(CoreError::Unauthenticated) => {
+            // Every denial is recorded (DESIGN.md §4), fail closed.
+            let ctx = request_ctx(parts);
+            if let Err(e) = state.core.record_unauthenticated("bad-session", &ctx).await {
+                let status = match e {
+                    CoreError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                return Err(pages::error_page(lang, status));
+            }
             let mut res = login_redirect(parts);
             res.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));

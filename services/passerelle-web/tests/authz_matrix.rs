@@ -170,6 +170,51 @@ struct Row {
     body: Payload_,
     rule: Rule,
     effect: Effect,
+    /// The audit leaves of an API route (DESIGN.md §4: every read of content, every
+    /// change, every denial); `None` on public routes and pages, whose leaves follow from
+    /// the credential alone. An API row without it fails the test.
+    leaf: Option<Leaf>,
+}
+
+/// What an API route leaves in the audit log, as actions (`referral.read`…). The reason
+/// codes follow from the case: `role`, `not-party`, `side`, the rule of a `422`.
+#[derive(Debug, Clone, Copy)]
+struct Leaf {
+    /// The leaf of a success, if any (lists of metadata and statistics leave none).
+    ok: Option<&'static str>,
+    /// The action of a refusal by role, party or side (and of a `404` user).
+    denied: &'static str,
+    /// The action of a `422` (the rule is the reason), if the route has one.
+    refused: Option<&'static str>,
+}
+
+const fn leaf(ok: &'static str, refused: Option<&'static str>) -> Leaf {
+    Leaf {
+        ok: Some(ok),
+        denied: "referral.denied",
+        refused,
+    }
+}
+
+/// The auditor's routes: every call leaves `audit.read`.
+const AUDIT: Leaf = Leaf {
+    ok: Some("audit.read"),
+    denied: "audit.read",
+    refused: None,
+};
+
+/// A route of metadata only: no leaf when it answers, one when it refuses.
+const METADATA: Leaf = Leaf {
+    ok: None,
+    denied: "referral.denied",
+    refused: None,
+};
+
+impl Row {
+    const fn audited(mut self, leaf: Leaf) -> Row {
+        self.leaf = Some(leaf);
+        self
+    }
 }
 
 const BOTH: &[Side] = &[Side::Sender, Side::Receiver];
@@ -330,6 +375,7 @@ const fn on_referral(
             by_state,
         },
         effect,
+        leaf: None,
     }
 }
 
@@ -350,7 +396,8 @@ const MATRIX: &[Row] = &[
             roles: &[Referrer],
             ok: 201,
         },
-    ),
+    )
+    .audited(leaf("referral.filed", None)),
     // "GET /referrals?box=…: referrer, receiver, coordinator (metadata) ✔ own org;
     //  auditor, admin 403."
     row(
@@ -362,7 +409,8 @@ const MATRIX: &[Row] = &[
             roles: &[Referrer, Recv, Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     // "GET /referrals/{id}: sender, receiver (referrer and receiver roles); coordinator,
     //  auditor, admin 403." The receiver's first read acknowledges: a change.
     on_referral(
@@ -372,7 +420,8 @@ const MATRIX: &[Row] = &[
         Effect::Opens,
         BOTH,
         CONTENT_READ,
-    ),
+    )
+    .audited(leaf("referral.read", None)),
     // "accept, decline, close, forward: receiver (side); coordinator, auditor, admin 403."
     on_referral(
         "POST",
@@ -381,7 +430,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         RECEIVER_SIDE,
         FROM_OPEN,
-    ),
+    )
+    .audited(leaf("referral.accepted", None)),
     on_referral(
         "POST",
         "/api/v1/referrals/{id}/decline",
@@ -389,7 +439,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         RECEIVER_SIDE,
         FROM_OPEN,
-    ),
+    )
+    .audited(leaf("referral.declined", None)),
     on_referral(
         "POST",
         "/api/v1/referrals/{id}/close",
@@ -397,7 +448,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         RECEIVER_SIDE,
         FROM_ACCEPTED,
-    ),
+    )
+    .audited(leaf("referral.closed", None)),
     // The consent covers the onward organisation, the purpose and the categories.
     on_referral(
         "POST",
@@ -408,7 +460,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         RECEIVER_SIDE,
         FORWARD,
-    ),
+    )
+    .audited(leaf("referral.forwarded", Some("referral.refused"))),
     // "messages (read, write), attachments (upload): sender, receiver; coordinator,
     //  auditor, admin 403."
     on_referral(
@@ -418,7 +471,8 @@ const MATRIX: &[Row] = &[
         Effect::ReadsContent,
         BOTH,
         CONTENT_READ,
-    ),
+    )
+    .audited(leaf("message.read", None)),
     on_referral(
         "POST",
         "/api/v1/referrals/{id}/messages",
@@ -426,7 +480,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         BOTH,
         ADDITION,
-    ),
+    )
+    .audited(leaf("message.written", Some("message.written"))),
     on_referral(
         "POST",
         "/api/v1/referrals/{id}/attachments",
@@ -434,7 +489,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         BOTH,
         ADDITION,
-    ),
+    )
+    .audited(leaf("attachment.uploaded", Some("attachment.uploaded"))),
     // "attachments (read): sender, receiver": the referral's own attachment.
     on_referral(
         "GET",
@@ -443,7 +499,8 @@ const MATRIX: &[Row] = &[
         Effect::ReadsContent,
         BOTH,
         CONTENT_READ,
-    ),
+    )
+    .audited(leaf("attachment.read", None)),
     // "POST /cases/{id}/consent/withdraw: sender, receiver of any referral of the case;
     //  coordinator, auditor, admin 403." On the case of the state's referral.
     on_referral(
@@ -453,7 +510,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         BOTH,
         WITHDRAW,
-    ),
+    )
+    .audited(leaf("consent.withdrawn", Some("consent.withdrawn"))),
     // "POST /referrals/{id}/tasks/{task_id}/close {done_at, channel} (the filing
     //  organisation)": the referral's own task, a task that does not exist elsewhere.
     on_referral(
@@ -463,7 +521,8 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         SENDER_SIDE,
         TASK_CLOSE,
-    ),
+    )
+    .audited(leaf("task.closed", None)),
     // openapi.yaml: "Record a contact with the person (receiving organisation)".
     on_referral(
         "POST",
@@ -472,17 +531,23 @@ const MATRIX: &[Row] = &[
         Effect::Changes,
         RECEIVER_SIDE,
         CONTACT,
-    ),
-    // openapi.yaml: "Read an archived referral (roles referrer and receiver, of the sending
-    // or receiving organisation) with a stated reason" — content, so never a coordinator.
-    on_referral(
-        "POST",
-        "/api/v1/referrals/{id}/archive/read",
-        Payload_::Json(r#"{"reason":"Réquisition judiciaire"}"#),
-        Effect::ReadsContent,
-        BOTH,
-        ARCHIVE_READ,
-    ),
+    )
+    .audited(leaf("contact.recorded", None)),
+    // Issue #6 §5, openapi.yaml: "Read an archived referral (role coordinator, of the
+    // holding — receiving — organisation) with a stated reason".
+    Row {
+        method: "POST",
+        path: "/api/v1/referrals/{id}/archive/read",
+        query: "",
+        body: Payload_::Json(r#"{"reason":"Réquisition judiciaire"}"#),
+        rule: Rule::Referral {
+            roles: &[Coordinator],
+            sides: RECEIVER_SIDE,
+            by_state: ARCHIVE_READ,
+        },
+        effect: Effect::ReadsContent,
+        leaf: Some(leaf("referral.archive_read", None)),
+    },
     // openapi.yaml: "The organisation's content-free notices (referrer, receiver,
     // coordinator)", like the boxes.
     row(
@@ -494,7 +559,8 @@ const MATRIX: &[Row] = &[
             roles: &[Referrer, Recv, Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     // "coordinator: sees counts and delays of their own organisation, no content."
     row(
         "GET",
@@ -505,7 +571,8 @@ const MATRIX: &[Row] = &[
             roles: &[Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     // "Password reset by an admin or coordinator [of the same organisation] only by a new
     //  enrolment link"; disabling likewise. The target here is a referrer.
     row(
@@ -517,7 +584,12 @@ const MATRIX: &[Row] = &[
             roles: &[Admin, Coordinator],
             ok: 201,
         },
-    ),
+    )
+    .audited(Leaf {
+        ok: Some("user.enrolment_issued"),
+        denied: "user.enrolment_issued",
+        refused: None,
+    }),
     row(
         "POST",
         "/api/v1/users/{username}/disable",
@@ -527,7 +599,12 @@ const MATRIX: &[Row] = &[
             roles: &[Admin, Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(Leaf {
+        ok: Some("user.disabled"),
+        denied: "user.disabled",
+        refused: None,
+    }),
     // Web pages.
     row("GET", "/", "", Payload_::None, Rule::Page(200)),
     row("GET", "/login", "", Payload_::None, Rule::Public(200)),
@@ -577,7 +654,8 @@ const MATRIX: &[Row] = &[
             roles: &[Role::Auditor],
             ok: 200,
         },
-    ),
+    )
+    .audited(AUDIT),
     row(
         "GET",
         "/api/v1/audit/verify",
@@ -587,7 +665,8 @@ const MATRIX: &[Row] = &[
             roles: &[Role::Auditor],
             ok: 200,
         },
-    ),
+    )
+    .audited(AUDIT),
     row(
         "GET",
         "/api/v1/audit/cases/{case_id}/access-report",
@@ -597,7 +676,8 @@ const MATRIX: &[Row] = &[
             roles: &[Role::Auditor],
             ok: 200,
         },
-    ),
+    )
+    .audited(AUDIT),
 ];
 
 /// A row of a route that is not about one referral.
@@ -615,6 +695,7 @@ const fn row(
         body,
         rule,
         effect: Effect::Reads,
+        leaf: None,
     }
 }
 
@@ -734,6 +815,74 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
                 .map(|(_, code)| *code)
                 .unwrap_or_else(|| panic!("the row names no answer for {state:?}"))
         }),
+    }
+}
+
+/// The audit leaves (action, outcome: `allowed` or the reason code) one answer must have
+/// appended, in order. Every refusal of an identity or an access is recorded (401: an
+/// anonymous `auth.failed`; 403 by role or side, 404 of an organisation not party or a
+/// user of another organisation); every `422` under its rule; every read of content,
+/// change and auditor's read. Not recorded: a `409` or `410` answered to an authorised
+/// party (no access refused: the state forbids the action, and nothing is revealed), a
+/// page request without a session cookie (sent to the login page), a form refused for
+/// want of its CSRF token (ARCHITECTURE.md "The audit log").
+fn expected_leaves(row: &Row, case: &Case, status: u16) -> Vec<(&'static str, &'static str)> {
+    let bad_token = matches!(
+        case.cred,
+        Cred::ForgedToken | Cred::ExpiredToken | Cred::RevokedToken | Cred::DisabledUserToken
+    );
+    let bad_session = matches!(case.cred, Cred::ForgedSession | Cred::EndedSession);
+    let Some(leaf) = row.leaf else {
+        // Public routes and pages: only a stale or forged session cookie on a page.
+        return match row.rule {
+            Rule::Page(_) | Rule::PageFormWithoutToken if bad_session => {
+                vec![("auth.failed", "bad-session")]
+            }
+            _ => vec![],
+        };
+    };
+    if status == 401 {
+        return vec![(
+            "auth.failed",
+            if bad_token {
+                "bad-token"
+            } else {
+                "no-credential"
+            },
+        )];
+    }
+    let allowed_role = match row.rule {
+        Rule::Roles { roles, .. }
+        | Rule::Referral { roles, .. }
+        | Rule::ManageUser { roles, .. } => roles.contains(&case.role),
+        _ => unreachable!("only API rows carry leaves"),
+    };
+    match status {
+        200..=299 => {
+            let mut v: Vec<_> = leaf.ok.map(|a| (a, "allowed")).into_iter().collect();
+            // A withdrawal before the referral was opened destroys its content.
+            if row.path == "/api/v1/cases/{case_id}/consent/withdraw" && case.state == Sent {
+                v.push(("content.shredded", "allowed"));
+            }
+            v
+        }
+        403 if !allowed_role => vec![(leaf.denied, "role")],
+        403 => vec![(leaf.denied, "side")],
+        404 => match row.rule {
+            Rule::ManageUser { .. } => vec![(leaf.denied, "not-found")],
+            _ if case.rel == Rel::Unrelated || case.state == Missing => {
+                vec![(leaf.denied, "not-party")]
+            }
+            // A task that does not exist, on a referral the party may use.
+            _ => vec![],
+        },
+        422 => vec![(
+            leaf.refused
+                .expect("a 422 on a route without a refusal leaf"),
+            rule_of_422(case.state),
+        )],
+        409 | 410 => vec![],
+        other => panic!("no leaf expectation for {other}"),
     }
 }
 
@@ -872,6 +1021,21 @@ async fn run(backend: Backend) {
         unlisted.is_empty(),
         "routes without a row in the authorisation matrix: {unlisted:?}"
     );
+    let unaudited: Vec<_> = MATRIX
+        .iter()
+        .filter(|r| r.leaf.is_none())
+        .filter(|r| {
+            matches!(
+                r.rule,
+                Rule::Roles { .. } | Rule::Referral { .. } | Rule::ManageUser { .. }
+            )
+        })
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert!(
+        unaudited.is_empty(),
+        "API routes without their audit leaves in the matrix: {unaudited:?}"
+    );
     let stale: Vec<_> = rows.difference(&served).collect();
     assert!(stale.is_empty(), "rows of routes not served: {stale:?}");
 
@@ -986,7 +1150,9 @@ async fn run(backend: Backend) {
                 (h, Payload::Bytes(b))
             }
         };
+        let before = audit_size(&w.app).await;
         let a = w.app.send(row.method, &path, &headers, payload).await;
+        let leaves = leaves_since(&w.app, before).await;
         *by_status.entry(a.status).or_default() += 1;
         let what = format!(
             "{} {}{} as {:?} {} ({:?}) on {:?}",
@@ -1003,6 +1169,17 @@ async fn run(backend: Backend) {
         if got != want {
             failures.push(format!("{what}: want {want:?}, got {got:?}: {}", a.text()));
             continue;
+        }
+        // Exactly the leaves the answer should leave, no more (DESIGN.md §4).
+        let want_leaves: Vec<(String, String)> = expected_leaves(row, case, a.status)
+            .into_iter()
+            .map(|(a, o)| (a.to_owned(), o.to_owned()))
+            .collect();
+        if leaves != want_leaves {
+            failures.push(format!(
+                "{what} ({}): audit leaves {leaves:?}, want {want_leaves:?}",
+                a.status
+            ));
         }
         // A 422 names the rule of the state.
         if a.status == 422 {
@@ -1108,6 +1285,7 @@ async fn run(backend: Backend) {
         assert_eq!(retention.archived_at.is_some(), *s == Archived);
     }
     assert!(w.archived.is_empty(), "every archived spare was used");
+
     eprintln!(
         "authorisation matrix on {:?}: {} cases ({fresh} on referrals of their own) in {:.1?} \
          (world {:.1?}), answers {by_status:?}",
@@ -1123,6 +1301,30 @@ async fn run(backend: Backend) {
         cases.len(),
         failures.join("\n")
     );
+}
+
+async fn audit_size(app: &TestApp) -> u64 {
+    app.store
+        .audit_head()
+        .await
+        .expect("audit head")
+        .map_or(0, |h| h.size)
+}
+
+/// The leaves appended since `from`, as (action, outcome): `allowed` or the denial's
+/// reason code.
+async fn leaves_since(app: &TestApp, from: u64) -> Vec<(String, String)> {
+    let rows = app.store.audit_leaves(from, 1000).await.expect("leaves");
+    rows.iter()
+        .map(|r| {
+            let leaf = passerelle_domain::audit::AuditLeaf::decode(&r.leaf.bytes).expect("leaf");
+            let outcome = match leaf.outcome {
+                passerelle_domain::audit::Outcome::Allowed => "allowed".to_owned(),
+                passerelle_domain::audit::Outcome::Denied(c) => c,
+            };
+            (leaf.action.as_str().to_owned(), outcome)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
