@@ -139,8 +139,8 @@ impl Core {
         })
     }
 
-    /// A referrer or receiver of a party organisation reads an archived referral, stating
-    /// why (coordinators never read content, CONTRACT.md). The reason is sealed to the
+    /// The coordinator of the holding (receiving) organisation reads an archived referral,
+    /// stating why (issue #6 §5; [`Route::ReadArchived`]). The reason is sealed to the
     /// referral key and its digest is in the audit leaf, committed before the content is
     /// returned.
     pub async fn read_archived(

@@ -1282,31 +1282,28 @@ async fn retention(e: &E) {
     problem(&e.get(&id, "psy.bernard").await, 410, "archived");
     problem(&e.get(&id, "iscg.martin").await, 410, "archived");
     assert_eq!(e.get(&yid, "psy.bernard").await.status, 200);
-    // Readable by the holding organisation's receivers, with a stated reason; never by a
-    // coordinator (CONTRACT.md: coordinators see counts and delays, no content).
+    // Readable only by the holding organisation's coordinator, with a stated reason (issue
+    // #6 §5); the referrers and receivers of either party read it no more.
     let path = format!("/api/v1/referrals/{id}/archive/read");
     problem(
-        &e.call("POST", &path, "psy.bernard", Some(json!({ "reason": " " })))
+        &e.call("POST", &path, "coord.avec", Some(json!({ "reason": " " })))
             .await,
         400,
         "bad-request",
     );
-    problem(
-        &e.call(
-            "POST",
-            &path,
-            "coord.avec",
-            Some(json!({ "reason": REASON })),
-        )
-        .await,
-        403,
-        "forbidden",
-    );
+    for party in ["psy.bernard", "iscg.martin"] {
+        problem(
+            &e.call("POST", &path, party, Some(json!({ "reason": REASON })))
+                .await,
+            403,
+            "forbidden",
+        );
+    }
     let read = e
         .call(
             "POST",
             &path,
-            "psy.bernard",
+            "coord.avec",
             Some(json!({ "reason": REASON })),
         )
         .await;
@@ -1316,7 +1313,12 @@ async fn retention(e: &E) {
     assert_eq!(leaves.len(), 1);
     assert_eq!(
         leaves[0].actor.as_ref().map(|u| u.as_str()),
-        Some("psy.bernard")
+        Some("coord.avec")
+    );
+    assert_eq!(
+        leaves[0].ciphertext_sha256.len(),
+        1,
+        "the sealed reason's digest"
     );
     assert_eq!(e.leaves("referral.archived", &id).len(), 1);
 
