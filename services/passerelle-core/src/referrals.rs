@@ -401,6 +401,11 @@ impl Core {
             .map(|w| (w.org_id, w.org_key_version))
             .collect();
         if !tx.org_keys_usable(&used).await? {
+            drop(tx);
+            // The wraps just put name a retired identity and their referral will never
+            // exist: take them back, so that no wrap lingers under a version `rotate-org`
+            // is about to destroy (a crash here leaves them to the rotation's next pass).
+            self.store().delete_key_wraps(id).await?;
             return Ok(None);
         }
         if let Some(case) = new_case {

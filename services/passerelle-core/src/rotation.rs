@@ -15,9 +15,11 @@
 //! **Organisation identity** (`passerelle keys rotate-org SLUG`): a new identity version
 //! (filings wrap to it at once), every referral key wrap of the organisation re-wrapped to
 //! it (compare-and-set on the wrap's version) and every TOTP seed of its users re-sealed to
-//! it, the old versions retired (filings that
-//! wrapped to them meanwhile refuse to commit and wrap again), the wraps made meanwhile
-//! re-wrapped, then the old identities destroyed (their wrapped identity emptied). Readers
+//! it, the old versions retired (filings that wrapped to them meanwhile refuse to commit,
+//! take their wraps back and wrap again), the wraps made meanwhile re-wrapped — pass after
+//! pass until no wrap is under an old version — then the old identities destroyed (their
+//! wrapped identity emptied). A wrap under a destroyed version whose referral does not
+//! exist (a refused filing interrupted before taking it back) is deleted. Readers
 //! that meet a destroyed version read the wrap again. Run again after a crash, it resumes
 //! with the newest identity instead of creating another.
 
@@ -31,6 +33,10 @@ use passerelle_vault::ReferralKey;
 use crate::journal::Entry;
 use crate::referrals::micros;
 use crate::{Core, CoreError, CoreResult, RequestCtx, fault};
+
+/// Re-wrap passes after the retirement before `rotate-org` gives up (and says the rotation
+/// is unfinished; run it again).
+const REWRAP_ROUNDS: u32 = 50;
 
 /// Page size of the referral key wraps re-wrapped by `rotate-org`.
 const WRAP_PAGE: u32 = 200;
@@ -328,17 +334,32 @@ impl Core {
             drop(tx);
         }
         // Filings (and enrolments) that used an old version and committed before the
-        // retirement.
-        self.rewrap_referral_keys(&org, &target_row, &mut report)
-            .await?;
-        self.reseal_user_secrets(&org, &target_row, &mut report)
-            .await?;
-        let left = self
-            .store()
-            .key_wraps_below(org.id, target, None, 1)
-            .await?;
-        if report.failed > 0 || !left.is_empty() {
-            return Ok(report);
+        // retirement; and filings still in flight that read the old version as current
+        // before the new one existed: their wraps reach the keystore before their commit
+        // (which now refuses, the version being retired) and before they take the wraps
+        // back. Loop until no wrap is under an old version, so that destroying the old
+        // identities never strands one.
+        let mut rounds = 0;
+        loop {
+            self.rewrap_referral_keys(&org, &target_row, &mut report)
+                .await?;
+            self.reseal_user_secrets(&org, &target_row, &mut report)
+                .await?;
+            if report.failed > 0 {
+                return Ok(report);
+            }
+            let left = self
+                .store()
+                .key_wraps_below(org.id, target, None, 1)
+                .await?;
+            if left.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds >= REWRAP_ROUNDS {
+                return Ok(report);
+            }
+            tokio::task::yield_now().await;
         }
         let mut tx = self.store().begin().await?;
         report.destroyed = tx.destroy_retired_org_keys(org.id, target).await?;
@@ -388,6 +409,13 @@ impl Core {
                     slot.insert(row.filter(live));
                 }
                 let Some(old) = olds.get(&w.org_key_version).and_then(Option::as_ref) else {
+                    // A destroyed (so retired) version: a wrap whose referral does not
+                    // exist is the orphan of a filing refused at commit (and interrupted
+                    // before it took its wraps back); it can never be used.
+                    if self.store().referral(w.referral_id).await?.is_none() {
+                        self.store().delete_key_wraps(w.referral_id).await?;
+                        continue;
+                    }
                     tracing::warn!(org = %org.slug, referral = %w.referral_id, version = w.org_key_version, "a referral key wrap names an identity version that is gone");
                     report.failed += 1;
                     continue;
