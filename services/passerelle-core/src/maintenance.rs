@@ -6,7 +6,7 @@
 //! None of these returns content: a sampled referral is opened and its plaintext dropped
 //! at once; only ids and counts come out.
 
-use passerelle_domain::audit::{Action, Outcome, Targets};
+use passerelle_domain::audit::{Action, Targets};
 use passerelle_domain::ids::{OrgId, ReferralId};
 use passerelle_domain::merkle::Hash;
 use passerelle_domain::verify::{StoredHead, Verifier, VerifyFailure};
@@ -195,27 +195,20 @@ impl Core {
         Ok(out)
     }
 
-    /// Destroys a referral's content again after a restore: deletes its key wraps from the
-    /// keystore (from then on nothing can open its ciphertexts; reads answer 410) and
-    /// appends a `content.shredded` leaf (reason `restore`). Returns whether it knew the
-    /// referral.
+    /// Destroys a referral's content again after a restore, through the one shred function
+    /// ([`Core::shred_referral`], reason `restore`): its key wraps leave the keystore, then
+    /// every ciphertext of it in the main database (content, sealed details, messages,
+    /// attachments) goes with a `content.shredded` leaf. Returns whether it knew the
+    /// referral (one filed after the backup is not in it).
     pub async fn reapply_shred(&self, id: ReferralId, ctx: &RequestCtx) -> CoreResult<bool> {
-        let Some(row) = self.store().referral(id).await? else {
-            return Ok(false);
-        };
-        self.store().delete_key_wraps(id).await?;
-        let tx = self.store().begin().await?;
-        let entry = Entry::system(
-            Action::ContentShredded,
-            Targets {
-                referral: Some(id),
-                case: Some(row.case_id),
-                ..Targets::default()
-            },
-        )
-        .outcome(Outcome::Allowed);
-        self.commit_with(tx, entry, ctx).await?;
-        Ok(true)
+        match self
+            .shred_referral(id, crate::ShredReason::Restore, None, ctx)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(CoreError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Appends the `restored` leaf: the log continues from the backup's head, and the leaf

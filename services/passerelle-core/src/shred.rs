@@ -34,14 +34,17 @@ pub enum ShredReason {
     Retention,
     /// The operator's `passerelle referral shred`.
     Admin,
+    /// `passerelle restore` re-applying a shred recorded after the backup.
+    Restore,
 }
 
 impl ShredReason {
     /// Every reason.
-    pub const ALL: [ShredReason; 3] = [
+    pub const ALL: [ShredReason; 4] = [
         ShredReason::ConsentWithdrawn,
         ShredReason::Retention,
         ShredReason::Admin,
+        ShredReason::Restore,
     ];
 
     /// The stored code.
@@ -50,6 +53,7 @@ impl ShredReason {
             ShredReason::ConsentWithdrawn => "consent-withdrawn",
             ShredReason::Retention => "retention",
             ShredReason::Admin => "admin",
+            ShredReason::Restore => "restore",
         }
     }
 }

@@ -18,7 +18,7 @@ pub enum ReferralCommand {
     Shred {
         /// The referral's id.
         id: String,
-        /// Why: admin (default), retention or consent-withdrawn.
+        /// Why: admin (default), retention, consent-withdrawn or restore.
         #[arg(long, default_value = "admin", value_parser = parse_reason)]
         reason: ShredReason,
     },

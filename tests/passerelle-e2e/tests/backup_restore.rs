@@ -462,3 +462,177 @@ async fn restore_reapplies_shreds_from_an_export_on_postgres() {
         shreds_from_an_export(pg).await;
     }
 }
+
+/// File (with a message and an attachment), back up, shred with `passerelle referral shred`,
+/// restore: the restore re-applies the shred through the same core shred function (reason
+/// `restore`), so the referral answers 410, every ciphertext of it is gone again (content,
+/// messages, attachments, keystore wraps) and the audit log verifies.
+async fn shred_after_backup(backend: Backend) {
+    let d = Deployment::new(backend);
+    d.ok(&["init"]);
+    for (slug, name, kind) in [
+        ("police-clermont", "Commissariat", "police"),
+        ("avec63", "AVEC 63", "association"),
+    ] {
+        d.ok(&["org", "add", slug, "--name", name, "--kind", kind]);
+    }
+    for (user, org, role) in [
+        ("iscg.martin", "police-clermont", "referrer"),
+        ("psy.bernard", "avec63", "receiver"),
+    ] {
+        d.ok(&["user", "add", user, "--org", org, "--role", role]);
+    }
+    let police = d.token("iscg.martin");
+    let psy = d.token("psy.bernard");
+    let server = d.serve();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let a = server
+            .call(
+                "POST",
+                "/api/v1/referrals",
+                Some(&police),
+                Some(passerelle_e2e::Body::Json(filing())),
+            )
+            .await;
+        assert_eq!(a.status, 201);
+        let id = a.json["id"].as_str().expect("id").to_owned();
+        let m = server
+            .call(
+                "POST",
+                &format!("/api/v1/referrals/{id}/messages"),
+                Some(&police),
+                Some(passerelle_e2e::Body::Json(json!({"body": "Rappel demain"}))),
+            )
+            .await;
+        assert_eq!(m.status, 201);
+        let up = server
+            .client
+            .post(format!("{}/api/v1/referrals/{id}/attachments", server.base))
+            .bearer_auth(&police)
+            .header("x-filename", "attestation.pdf")
+            .header("x-data-category", "narrative")
+            .body(b"%PDF-1.4 attestation".to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(up.status(), 201);
+        ids.push(id);
+    }
+    let (shredded, kept) = (ids[0].clone(), ids[1].clone());
+    let dir = d.dir.path().join("backup");
+    d.ok(&["backup", dir.to_str().expect("utf-8")]);
+    assert!(server.stop().success());
+
+    // After the backup, the operator destroys one referral's content.
+    let out = d.ok(&["referral", "shred", &shredded]);
+    assert!(!contains(out.as_bytes(), NAME));
+    let id_sql = |id: &str| match &d.backend {
+        Backend::Sqlite => format!("hex(referral_id) = upper('{}')", id.replace('-', "")),
+        _ => format!("referral_id = '{id}'"),
+    };
+    let ref_sql = |id: &str| match &d.backend {
+        Backend::Sqlite => format!("hex(id) = upper('{}')", id.replace('-', "")),
+        _ => format!("id = '{id}'"),
+    };
+    // What is left of a referral's ciphertexts in the main database: content bytes,
+    // messages, attachments.
+    let ciphertexts = |id: &str| {
+        [
+            d.sql(&format!(
+                "SELECT length(content) FROM referrals WHERE {}",
+                ref_sql(id)
+            )),
+            d.sql(&format!(
+                "SELECT count(*) FROM messages WHERE {}",
+                id_sql(id)
+            )),
+            d.sql(&format!(
+                "SELECT count(*) FROM attachments WHERE {}",
+                id_sql(id)
+            )),
+        ]
+    };
+    let wraps_of = |id: &str| match &d.backend {
+        Backend::Sqlite => {
+            let out = std::process::Command::new("sqlite3")
+                .arg(d.data_dir().join("keys/keystore.db"))
+                .arg(format!(
+                    "SELECT count(*) FROM key_wraps WHERE {}",
+                    id_sql(id)
+                ))
+                .output()
+                .expect("sqlite3");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+        pg => pg.query(&format!(
+            "SELECT count(*) FROM keystore.key_wraps WHERE {}",
+            id_sql(id)
+        )),
+    };
+    let destroyed = ["0".to_owned(), "0".to_owned(), "0".to_owned()];
+    assert_eq!(ciphertexts(&shredded), destroyed);
+    assert_eq!(wraps_of(&shredded), "0");
+
+    // The backup still holds it; the restore must destroy it again.
+    let out = d.ok(&["restore", dir.to_str().expect("utf-8")]);
+    assert!(out.contains("shreds re-applied: 1"), "{out}");
+    assert!(out.contains("Restored. Audit log intact"), "{out}");
+    assert_eq!(
+        ciphertexts(&shredded),
+        destroyed,
+        "every ciphertext gone again"
+    );
+    assert_eq!(wraps_of(&shredded), "0", "the wraps gone again");
+    let kept_left = ciphertexts(&kept);
+    assert_ne!(kept_left[0], "0");
+    assert_eq!(kept_left[1..], ["1".to_owned(), "1".to_owned()]);
+    assert_eq!(wraps_of(&kept), "2");
+    assert_eq!(
+        d.sql(&format!(
+            "SELECT shred_reason FROM referrals WHERE {}",
+            ref_sql(&shredded)
+        )),
+        "restore"
+    );
+    assert_eq!(
+        d.sql("SELECT action FROM audit_leaves ORDER BY seq DESC LIMIT 2"),
+        "content.shredded\nrestored"
+    );
+    let verified = d.ok(&["audit", "verify"]);
+    assert!(!verified.is_empty());
+
+    let server = d.serve();
+    let gone = server
+        .call(
+            "GET",
+            &format!("/api/v1/referrals/{shredded}"),
+            Some(&psy),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 410, "destroyed content does not come back");
+    let back = server
+        .call(
+            "GET",
+            &format!("/api/v1/referrals/{kept}"),
+            Some(&psy),
+            None,
+        )
+        .await;
+    assert_eq!(back.status, 200);
+    assert_eq!(back.json["subject"]["name"], NAME);
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_reapplies_a_shred_made_after_the_backup_on_sqlite() {
+    shred_after_backup(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_reapplies_a_shred_made_after_the_backup_on_postgres() {
+    if let Some(pg) = Backend::postgres() {
+        shred_after_backup(pg).await;
+    }
+}
