@@ -227,6 +227,26 @@ impl Read for ChunkSource {
 }
 
 /// What the upload pipeline produced.
+/// An attachment streamed and sealed, not yet complete (invisible).
+pub(crate) struct StagedUpload {
+    /// Its id.
+    pub(crate) aid: AttachmentId,
+    /// What completes it.
+    pub(crate) done: AttachmentDone,
+    /// What the API answers about it.
+    pub(crate) info: AttachmentInfo,
+}
+
+impl StagedUpload {
+    /// The `attachment.uploaded` leaf of its completion on `row`.
+    pub(crate) fn entry(&self, p: &Principal, row: &ReferralRow) -> Entry {
+        Entry::by(p, Action::AttachmentUploaded, targets(row, self.aid))
+            .basis(row.basis)
+            .ciphertext(self.done.ciphertext_sha256)
+            .ciphertext(self.done.record_sha256)
+    }
+}
+
 struct Streamed {
     size: u64,
     plain_sha256: [u8; 32],
@@ -325,7 +345,33 @@ impl Core {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
     {
-        let binding = Binding::new(row.id, Part::Attachment, Some(aid.0));
+        let staged = self
+            .stage_upload(row.id, aid, recipient, req, limit, body)
+            .await?;
+        let mut tx = self.store().begin().await?;
+        if !tx.complete_attachment(aid, &staged.done).await? {
+            return Err(CoreError::Gone);
+        }
+        self.commit_with(tx, staged.entry(p, row), ctx).await?;
+        Ok(staged.info)
+    }
+
+    /// Streams an upload into the chunks of the incomplete attachment `aid`, sealed to
+    /// `recipient` and bound to `referral`, and seals its record; nothing is visible until
+    /// a transaction completes it ([`StagedUpload::done`]).
+    pub(crate) async fn stage_upload<S>(
+        &self,
+        referral: ReferralId,
+        aid: AttachmentId,
+        recipient: &str,
+        req: &AttachmentUpload,
+        limit: u64,
+        body: &mut S,
+    ) -> CoreResult<StagedUpload>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin + Send,
+    {
+        let binding = Binding::new(referral, Part::Attachment, Some(aid.0));
         let s = self.stream_in(aid, recipient, binding, limit, body).await?;
         let sha_hex = hex::encode(s.plain_sha256);
         let record = zeroize::Zeroizing::new(
@@ -337,7 +383,7 @@ impl Core {
         );
         let record = passerelle_vault::seal(
             recipient,
-            &Binding::new(row.id, Part::AttachmentName, Some(aid.0)),
+            &Binding::new(referral, Part::AttachmentName, Some(aid.0)),
             &record,
         )?;
         let record_sha256 = passerelle_vault::sha256(&record);
@@ -349,21 +395,16 @@ impl Core {
             record_sha256,
             completed_at: micros(self.now()),
         };
-        let mut tx = self.store().begin().await?;
-        if !tx.complete_attachment(aid, &done).await? {
-            return Err(CoreError::Gone);
-        }
-        let entry = Entry::by(p, Action::AttachmentUploaded, targets(row, aid))
-            .basis(row.basis)
-            .ciphertext(s.ciphertext_sha256)
-            .ciphertext(record_sha256);
-        self.commit_with(tx, entry, ctx).await?;
-        Ok(AttachmentInfo {
-            id: aid,
-            filename: req.filename.clone(),
-            size: s.size,
-            sha256: sha_hex,
-            category: req.category,
+        Ok(StagedUpload {
+            aid,
+            done,
+            info: AttachmentInfo {
+                id: aid,
+                filename: req.filename.clone(),
+                size: s.size,
+                sha256: sha_hex,
+                category: req.category,
+            },
         })
     }
 

@@ -5,7 +5,8 @@
 //! Points: `shred-after-wraps` (keystore wraps deleted, ciphertexts not yet),
 //! `shred-after-queue` (request committed, nothing deleted yet), `rotate-rewrap` (after
 //! each organisation identity re-wrapped to the new master key), `rotate-org-rewrap` (after
-//! each referral key re-wrapped to an organisation's new identity).
+//! each referral key re-wrapped to an organisation's new identity), `forward-copy` (after
+//! each attachment of a forward staged, before the forward's transaction).
 
 /// Aborts the process if `PASSERELLE_FAULT` names `point` and its count is reached.
 #[cfg(debug_assertions)]

@@ -24,17 +24,16 @@ use passerelle_domain::model::ReferralMeta;
 use passerelle_domain::policy::Route;
 use passerelle_domain::rules::{self, ForwardRequest, Party, RuleViolation};
 use passerelle_store::{AttachmentRow, ReferralRow};
-use passerelle_vault::{Binding, Part};
+use passerelle_vault::{Binding, Part, ReferralKey};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::attachments::AttachmentUpload;
+use crate::attachments::{AttachmentUpload, StagedUpload};
 use crate::auth::Principal;
 use crate::integrity::{Recorded, tamper};
 use crate::journal::Entry;
-use crate::referrals::{DeclineRequest, PacketSpec, micros};
-use crate::shred::ShredReason;
-use crate::{Core, CoreError, CoreResult, RequestCtx};
+use crate::referrals::{DeclineRequest, NewPacket, PacketSpec, micros, new_id};
+use crate::{Core, CoreError, CoreResult, RequestCtx, fault};
 
 /// A decline's answer: the referral's metadata, and whether the suggested organisation
 /// needs a new consent from the person (it is not a consented recipient, or the consent
@@ -138,54 +137,68 @@ impl Core {
             &content.notes,
             content.danger_grid.as_ref(),
         );
-        let meta = self
-            .store_new_packet(
-                p,
-                PacketSpec {
-                    case_id: row.case_id,
-                    parent: Some(row.id),
-                    to_org: to.id,
-                    to_slug: to.slug,
-                    purpose: req.purpose,
-                    urgency,
-                    basis: ConsentBasis::Consent,
-                    categories: carried.into_iter().collect(),
-                    now,
-                },
-                &content,
-                None,
-                ctx,
-            )
-            .await?;
-        // The parent's attachments of the chosen categories, re-sealed to the new packet's
-        // key. A forward is never left with part of them: on failure its content is
-        // destroyed and the error answered.
-        if let Err(e) = self.copy_attachments(p, &row, meta.id, &cats, ctx).await {
-            tracing::error!(referral = %meta.id, error = %e, "forward: copying the attachments failed; destroying the incomplete forward");
-            if let Err(e2) = self
-                .shred_referral(meta.id, ShredReason::Admin, Some(p), ctx)
+        // The forward's id and key first: the parent's attachments of the chosen
+        // categories are re-sealed to it and staged (incomplete, so invisible) under the
+        // parent; then one transaction inserts the forward, completes and moves the copies
+        // to it and appends every leaf. Killed or failing anywhere before that commit, no
+        // forward exists; staged copies left by a crash are swept with the other stale
+        // uploads (`discard_stale_attachments`).
+        let mut packet = NewPacket {
+            id: ReferralId(new_id()),
+            key: ReferralKey::generate(),
+            staged: Vec::new(),
+        };
+        let recipient = packet.key.recipient();
+        let staged = self
+            .stage_copies(p, &row, packet.id, &recipient, &cats, &mut packet.staged)
+            .await;
+        let stored = match staged {
+            Ok(()) => {
+                self.store_packet(
+                    p,
+                    PacketSpec {
+                        case_id: row.case_id,
+                        parent: Some(row.id),
+                        to_org: to.id,
+                        to_slug: to.slug,
+                        purpose: req.purpose,
+                        urgency,
+                        basis: ConsentBasis::Consent,
+                        categories: carried.into_iter().collect(),
+                        now,
+                    },
+                    &content,
+                    None,
+                    &packet,
+                    ctx,
+                )
                 .await
-            {
-                tracing::error!(referral = %meta.id, error = %e2, "could not destroy an incomplete forward");
             }
-            return Err(e);
+            Err(e) => Err(e),
+        };
+        if stored.is_err() {
+            for s in &packet.staged {
+                let _ = self.store().discard_attachment(s.aid).await;
+            }
         }
-        Ok(meta)
+        stored
     }
 
-    /// Copies the complete attachments of `parent` whose category is in `cats` to the
-    /// referral `child`: each is checked against its leaf, opened as a stream with the
-    /// forwarder's organisation identity, and sealed again to `child`'s key (an
-    /// `attachment.uploaded` leaf by the forwarder each); the copy's plaintext digest must
-    /// equal the original's.
-    async fn copy_attachments(
+    /// Stages copies of the complete attachments of `parent` whose category is in `cats`
+    /// for the forward `child` (not stored yet): each is checked against its leaf, opened
+    /// as a stream with the forwarder's organisation identity, sealed again to `child`'s
+    /// key and bound to `child`, into an incomplete attachment under `parent` (invisible);
+    /// the copy's plaintext digest must equal the original's. Pushes each to `out` as soon
+    /// as it exists, so that the caller can discard them all on failure.
+    async fn stage_copies(
         &self,
         p: &Principal,
         parent: &ReferralRow,
         child: ReferralId,
+        recipient: &str,
         cats: &BTreeSet<DataCategory>,
-        ctx: &RequestCtx,
-    ) -> CoreResult<usize> {
+        out: &mut Vec<StagedUpload>,
+    ) -> CoreResult<()> {
         let attachments: Vec<_> = self
             .store()
             .attachments(parent.id)
@@ -193,15 +206,6 @@ impl Core {
             .into_iter()
             .filter(|a| a.done.is_some() && cats.contains(&a.category))
             .collect();
-        if attachments.is_empty() {
-            return Ok(0);
-        }
-        let child = self
-            .store()
-            .referral(child)
-            .await?
-            .ok_or(CoreError::NotFound)?;
-        let mut copied = 0;
         for a in attachments {
             let Some(done) = a.done.clone() else { continue };
             let key = self.referral_key(p, parent).await?;
@@ -229,7 +233,7 @@ impl Core {
             self.store()
                 .begin_attachment(&AttachmentRow {
                     id: aid,
-                    referral_id: child.id,
+                    referral_id: parent.id,
                     uploaded_by: p.user_id,
                     org_id: p.org_id,
                     category: a.category,
@@ -243,19 +247,10 @@ impl Core {
                 declared_len: Some(done.size),
             };
             let copy = self
-                .finish_upload(
-                    p,
-                    &child,
-                    aid,
-                    &child.recipient,
-                    &req,
-                    u64::MAX,
-                    &mut plain,
-                    ctx,
-                )
+                .stage_upload(child, aid, recipient, &req, u64::MAX, &mut plain)
                 .await;
             match copy {
-                Ok(c) if c.sha256 == info.sha256 && c.size == info.size => copied += 1,
+                Ok(c) if c.info.sha256 == info.sha256 && c.info.size == info.size => out.push(c),
                 other => {
                     let _ = self.store().discard_attachment(aid).await;
                     return match other {
@@ -267,8 +262,9 @@ impl Core {
                     };
                 }
             }
+            fault::point("forward-copy");
         }
-        Ok(copied)
+        Ok(())
     }
 
     /// Declines a referral, and says whether the suggested organisation (if any) would

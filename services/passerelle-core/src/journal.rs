@@ -104,6 +104,19 @@ impl Core {
         Ok(())
     }
 
+    /// Appends a leaf in `tx` without committing (an action with several leaves; the last
+    /// goes through [`Core::commit_with`], whose checkpoint covers this one).
+    pub(crate) async fn append(
+        &self,
+        tx: &mut dyn StoreTx,
+        entry: Entry,
+        ctx: &RequestCtx,
+    ) -> CoreResult<()> {
+        let leaf = self.leaf_of(entry, ctx);
+        tx.append_audit(&leaf, self.vault().signer()).await?;
+        Ok(())
+    }
+
     /// A transaction holding only an audit leaf (denials, failed logins).
     pub(crate) async fn journal_only(&self, entry: Entry, ctx: &RequestCtx) -> CoreResult<()> {
         let tx = self.store().begin().await?;

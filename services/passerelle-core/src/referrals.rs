@@ -131,6 +131,18 @@ pub(crate) fn new_id() -> Uuid {
     Uuid::new_v4()
 }
 
+/// A packet about to be stored: its id and key are chosen first so that a forward's
+/// attachments can be sealed to it before it exists.
+pub(crate) struct NewPacket {
+    /// The referral id.
+    pub(crate) id: ReferralId,
+    /// Its key.
+    pub(crate) key: ReferralKey,
+    /// Attachments streamed and sealed to `key`, bound to `id`, staged (incomplete,
+    /// invisible) under another referral.
+    pub(crate) staged: Vec<crate::attachments::StagedUpload>,
+}
+
 /// Truncates to microseconds, the precision both databases keep.
 pub(crate) fn micros(t: OffsetDateTime) -> OffsetDateTime {
     let n = t.unix_timestamp_nanos();
@@ -310,11 +322,32 @@ impl Core {
         new_case: Option<CaseRow>,
         ctx: &RequestCtx,
     ) -> CoreResult<ReferralMeta> {
+        let packet = NewPacket {
+            id: ReferralId(new_id()),
+            key: ReferralKey::generate(),
+            staged: Vec::new(),
+        };
+        self.store_packet(p, spec, content, new_case, &packet, ctx)
+            .await
+    }
+
+    /// Stores the packet `packet` (its id and key chosen, its attachments staged under
+    /// another referral) in one transaction: the referral, the staged attachments completed
+    /// and moved to it, and every leaf.
+    pub(crate) async fn store_packet(
+        &self,
+        p: &Principal,
+        spec: PacketSpec,
+        content: &ReferralContent,
+        new_case: Option<CaseRow>,
+        packet: &NewPacket,
+        ctx: &RequestCtx,
+    ) -> CoreResult<ReferralMeta> {
         // An organisation identity retired (`keys rotate-org`) between reading the current
-        // keys and committing: seal and wrap again with the new ones.
+        // keys and committing: wrap again with the new ones.
         for _ in 0..3 {
             if let Some(meta) = self
-                .store_packet_once(p, &spec, content, new_case.as_ref(), ctx)
+                .store_packet_once(p, &spec, content, new_case.as_ref(), packet, ctx)
                 .await?
             {
                 return Ok(meta);
@@ -331,9 +364,11 @@ impl Core {
         spec: &PacketSpec,
         content: &ReferralContent,
         new_case: Option<&CaseRow>,
+        packet: &NewPacket,
         ctx: &RequestCtx,
     ) -> CoreResult<Option<ReferralMeta>> {
-        let id = ReferralId(new_id());
+        let id = packet.id;
+        let key = &packet.key;
         let from_key = self
             .store()
             .current_org_key(p.org_id)
@@ -344,7 +379,6 @@ impl Core {
             .current_org_key(spec.to_org)
             .await?
             .ok_or_else(|| CoreError::Internal("receiving organisation has no key".into()))?;
-        let key = ReferralKey::generate();
         let plaintext = Zeroizing::new(
             serde_json::to_vec(content).map_err(|e| CoreError::Internal(e.to_string()))?,
         );
@@ -413,6 +447,14 @@ impl Core {
         }
         tx.insert_referral(&row).await?;
         self.after_packet_inserted(tx.as_mut(), &row).await?;
+        // A forward's copied attachments: completed and moved to it here, or the whole
+        // forward is not (dropping the transaction rolls everything back).
+        for staged in &packet.staged {
+            if !tx.adopt_attachment(staged.aid, id, &staged.done).await? {
+                return Err(CoreError::Gone);
+            }
+            self.append(tx.as_mut(), staged.entry(p, &row), ctx).await?;
+        }
         let action = if spec.parent.is_some() {
             Action::ReferralForwarded
         } else {

@@ -269,6 +269,46 @@ impl ContentTx for PgTx {
         .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn adopt_attachment(
+        &mut self,
+        id: AttachmentId,
+        to: ReferralId,
+        d: &AttachmentDone,
+    ) -> StoreResult<bool> {
+        let referral: Option<Uuid> =
+            sqlx::query_scalar("SELECT referral_id FROM attachments WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db)?;
+        let Some(referral) = referral else {
+            return Ok(false);
+        };
+        if !lock_unshredded(self, ReferralId(referral)).await? {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
+             record = $5, record_sha256 = $6, completed_at = $7, referral_id = $8 \
+             WHERE id = $1 AND completed_at IS NULL \
+             AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
+                         AND r.shredded_at IS NULL) \
+             AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3::bigint",
+        )
+        .bind(id.0)
+        .bind(to_i64(d.size, "size")?)
+        .bind(i32::try_from(d.chunks).map_err(|_| StoreError::Other("chunks out of range".into()))?)
+        .bind(d.ciphertext_sha256.as_slice())
+        .bind(d.record.as_slice())
+        .bind(d.record_sha256.as_slice())
+        .bind(ts(d.completed_at))
+        .bind(to.0)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 /// Locks the referral's row against a concurrent shred (`FOR SHARE`: shreds update it) and

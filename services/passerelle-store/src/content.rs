@@ -140,4 +140,16 @@ pub trait ContentTx: Send {
         id: AttachmentId,
         done: &AttachmentDone,
     ) -> StoreResult<bool>;
+
+    /// Completes an incomplete attachment staged under another referral (a forward's copy,
+    /// staged under the parent while the forward does not exist yet) and moves it to
+    /// `referral`, in the forward's own transaction. Same conditions as
+    /// [`ContentTx::complete_attachment`] on the referral it was staged under; false,
+    /// changing nothing, otherwise.
+    async fn adopt_attachment(
+        &mut self,
+        id: AttachmentId,
+        referral: ReferralId,
+        done: &AttachmentDone,
+    ) -> StoreResult<bool>;
 }
