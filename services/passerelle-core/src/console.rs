@@ -123,8 +123,9 @@ impl Core {
 
     /// Adds a user without credentials and issues their one-time enrolment link: an admin
     /// in any organisation with any role, a coordinator in their own organisation as a
-    /// referrer or a receiver (`403` otherwise); `404` for an unknown organisation, `409`
-    /// for a username taken. Two leaves: `user.added` and `enrolment.issued`, by `p`.
+    /// referrer or a receiver (`403` otherwise: `role` for a role that manages nobody,
+    /// `role-not-grantable`, `other-organisation`); `404` for an unknown organisation,
+    /// `409` for a username taken, `400` for a malformed username or role. Two leaves: `user.added` and `enrolment.issued`, by `p`.
     pub async fn invite_user_as(
         &self,
         p: &Principal,
@@ -144,10 +145,10 @@ impl Core {
             .parse::<Role>()
             .map_err(|_| CoreError::BadRequest("unknown role"))?;
         if !role_manageable_by(p, role) {
-            return Err(CoreError::Forbidden("role"));
+            return Err(CoreError::Forbidden("role-not-grantable"));
         }
         if p.role != Role::Admin && org != p.org_slug {
-            return Err(CoreError::Forbidden("organisation"));
+            return Err(CoreError::Forbidden("other-organisation"));
         }
         if self.store().org_by_slug(org.as_str()).await?.is_none() {
             return Err(CoreError::NotFound);
