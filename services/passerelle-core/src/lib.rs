@@ -128,7 +128,8 @@ impl Core {
         &self.inner.vault
     }
 
-    fn now(&self) -> time::OffsetDateTime {
+    /// Now, by the service's clock (pages show states and times by it).
+    pub fn now(&self) -> time::OffsetDateTime {
         self.inner.clock.now()
     }
 

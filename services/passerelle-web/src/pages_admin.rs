@@ -786,7 +786,7 @@ async fn tokens_page(
         None => Vec::new(),
         Some(name) => match s.core.tokens_as(&user.principal, name).await {
             Ok(t) => {
-                let now = time::OffsetDateTime::now_utc();
+                let now = s.core.now();
                 t.iter()
                     .map(|t| {
                         let (state, live) = if t.revoked_at.is_some() {

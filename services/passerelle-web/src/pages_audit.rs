@@ -363,7 +363,7 @@ async fn report(State(s): State<AppState>, user: WebUser, Path(case_id): Path<St
                     c,
                     // Core parsed it: a UUID, nothing else.
                     case_id: case_id.to_ascii_lowercase(),
-                    generated: words::when(time::OffsetDateTime::now_utc()),
+                    generated: words::when(s.core.now()),
                     items,
                 },
             )
