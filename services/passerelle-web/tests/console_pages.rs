@@ -569,7 +569,7 @@ async fn invitation_link_enrols(app: TestApp) {
     assert!(
         leaves
             .iter()
-            .any(|l| l.leaf.action == "enrolment.issued"
+            .any(|l| l.leaf.action == "user.enrolment_issued"
                 && l.leaf.actor.as_deref() == Some("coord.b"))
     );
 }
