@@ -14,7 +14,7 @@ use passerelle_domain::enums::{OrgKind, Role};
 use passerelle_domain::ids::*;
 use passerelle_store::{OrgKeyRow, OrgRow, TokenRow, UserRow};
 
-use crate::auth::{TOKEN_PREFIX, token_hash};
+use crate::auth::{Principal, TOKEN_PREFIX, token_hash};
 use crate::journal::Entry;
 use crate::referrals::micros;
 use crate::{Core, CoreError, CoreResult, RequestCtx};
@@ -85,6 +85,18 @@ impl Core {
         kind: OrgKind,
         ctx: &RequestCtx,
     ) -> CoreResult<OrgRow> {
+        self.add_org_by(None, slug, name, kind, ctx).await
+    }
+
+    /// [`Core::add_org`], its leaf naming `by` (an admin) or the system.
+    pub(crate) async fn add_org_by(
+        &self,
+        by: Option<&Principal>,
+        slug: OrgSlug,
+        name: &str,
+        kind: OrgKind,
+        ctx: &RequestCtx,
+    ) -> CoreResult<OrgRow> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(CoreError::BadRequest(
@@ -112,19 +124,30 @@ impl Core {
             retired_at: None,
         })
         .await?;
-        let entry = Entry::system(
-            Action::OrgAdded,
-            Targets {
-                org: Some(org.id),
-                ..Targets::default()
-            },
-        );
+        let targets = Targets {
+            org: Some(org.id),
+            ..Targets::default()
+        };
+        let entry = match by {
+            Some(p) => Entry::by(p, Action::OrgAdded, targets),
+            None => Entry::system(Action::OrgAdded, targets),
+        };
         self.commit_with(tx, entry, ctx).await?;
         Ok(org)
     }
 
     /// Adds a user to an organisation.
     pub async fn add_user(&self, new: NewUser, ctx: &RequestCtx) -> CoreResult<UserRow> {
+        self.add_user_by(None, new, ctx).await
+    }
+
+    /// [`Core::add_user`], its leaf naming `by` (an admin or a coordinator) or the system.
+    pub(crate) async fn add_user_by(
+        &self,
+        by: Option<&Principal>,
+        new: NewUser,
+        ctx: &RequestCtx,
+    ) -> CoreResult<UserRow> {
         let Some(org) = self.store().org_by_slug(new.org.as_str()).await? else {
             return Err(CoreError::NotFound);
         };
@@ -158,14 +181,15 @@ impl Core {
         };
         let mut tx = self.store().begin().await?;
         tx.insert_user(&user).await?;
-        let entry = Entry::system(
-            Action::UserAdded,
-            Targets {
-                user: Some(user.id),
-                org: Some(org.id),
-                ..Targets::default()
-            },
-        );
+        let targets = Targets {
+            user: Some(user.id),
+            org: Some(org.id),
+            ..Targets::default()
+        };
+        let entry = match by {
+            Some(p) => Entry::by(p, Action::UserAdded, targets),
+            None => Entry::system(Action::UserAdded, targets),
+        };
         self.commit_with(tx, entry, ctx).await?;
         Ok(user)
     }
@@ -173,6 +197,17 @@ impl Core {
     /// Issues an API token for a user: 32 random bytes, shown once, stored as SHA-256.
     pub async fn issue_token(
         &self,
+        username: &str,
+        ttl: Option<Duration>,
+        ctx: &RequestCtx,
+    ) -> CoreResult<TokenIssued> {
+        self.issue_token_by(None, username, ttl, ctx).await
+    }
+
+    /// [`Core::issue_token`], its leaf naming `by` (an admin) or the system.
+    pub(crate) async fn issue_token_by(
+        &self,
+        by: Option<&Principal>,
         username: &str,
         ttl: Option<Duration>,
         ctx: &RequestCtx,
@@ -201,14 +236,15 @@ impl Core {
         };
         let mut tx = self.store().begin().await?;
         tx.insert_token(&row).await?;
-        let entry = Entry::system(
-            Action::TokenIssued,
-            Targets {
-                token: Some(row.id),
-                user: Some(user.id),
-                ..Targets::default()
-            },
-        );
+        let targets = Targets {
+            token: Some(row.id),
+            user: Some(user.id),
+            ..Targets::default()
+        };
+        let entry = match by {
+            Some(p) => Entry::by(p, Action::TokenIssued, targets),
+            None => Entry::system(Action::TokenIssued, targets),
+        };
         self.commit_with(tx, entry, ctx).await?;
         Ok(TokenIssued {
             id: row.id,

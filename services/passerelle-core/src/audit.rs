@@ -349,6 +349,21 @@ impl Core {
         self.audit_log().export(out).await
     }
 
+    /// Exports the whole log to `out` for an auditor (the console's download): refuses
+    /// every other role (`403`, a refused `audit.read` leaf), records `audit.exported` by
+    /// the auditor first (fail closed), then writes what [`Core::audit_export`] writes.
+    pub async fn audit_export_as(
+        &self,
+        p: &Principal,
+        out: &mut (dyn Write + Send),
+        ctx: &RequestCtx,
+    ) -> CoreResult<ExportSummary> {
+        self.auditor_only(p, ctx).await?;
+        self.journal_only(Entry::by(p, Action::AuditExported, Targets::default()), ctx)
+            .await?;
+        self.audit_log().export(out).await
+    }
+
     /// The inclusion proof of entry `seq` (the operator's command): records
     /// `audit.exported` first, then proves the entry against the head that includes it.
     pub async fn audit_prove(&self, seq: u64, ctx: &RequestCtx) -> CoreResult<ProofFile> {

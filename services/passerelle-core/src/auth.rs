@@ -133,17 +133,28 @@ impl Core {
     /// Revokes a token by id; effective from the next request on every instance (tokens
     /// are checked against the database on every request).
     pub async fn revoke_token(&self, id: TokenId, ctx: &RequestCtx) -> CoreResult<()> {
+        self.revoke_token_by(None, id, ctx).await
+    }
+
+    /// [`Core::revoke_token`], its leaf naming `by` (an admin) or the system.
+    pub(crate) async fn revoke_token_by(
+        &self,
+        by: Option<&Principal>,
+        id: TokenId,
+        ctx: &RequestCtx,
+    ) -> CoreResult<()> {
         let mut tx = self.store().begin().await?;
         if !tx.revoke_token(id, self.now()).await? {
             return Err(CoreError::NotFound);
         }
-        let entry = Entry::system(
-            Action::TokenRevoked,
-            Targets {
-                token: Some(id),
-                ..Targets::default()
-            },
-        );
+        let targets = Targets {
+            token: Some(id),
+            ..Targets::default()
+        };
+        let entry = match by {
+            Some(p) => Entry::by(p, Action::TokenRevoked, targets),
+            None => Entry::system(Action::TokenRevoked, targets),
+        };
         self.commit_with(tx, entry, ctx).await
     }
 }

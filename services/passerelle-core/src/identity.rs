@@ -196,8 +196,24 @@ fn otpauth_uri(username: &str, secret_base32: &str) -> String {
     )
 }
 
+/// Whether `p` (an admin or a coordinator) may reset, disable or invite `target`: same
+/// organisation; a coordinator only referrers and receivers; never oneself.
+pub(crate) fn manages(p: &Principal, target: &UserRow) -> bool {
+    target.org_id == p.org_id && target.id != p.user_id && role_manageable_by(p, target.role)
+}
+
+/// Whether `p` may manage (or invite) a user of `role`: an admin any role, a coordinator
+/// referrers and receivers (resetting an admin would hand the coordinator its link).
+pub(crate) fn role_manageable_by(p: &Principal, role: Role) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Coordinator => matches!(role, Role::Referrer | Role::Receiver),
+        _ => false,
+    }
+}
+
 impl Core {
-    async fn user_named(&self, username: &str) -> CoreResult<UserRow> {
+    pub(crate) async fn user_named(&self, username: &str) -> CoreResult<UserRow> {
         if Username::parse(username).is_err() {
             return Err(CoreError::NotFound);
         }
@@ -235,11 +251,7 @@ impl Core {
             }
             Err(e) => return Err(e),
         };
-        let allowed = match p.role {
-            Role::Admin => true,
-            _ => matches!(target.role, Role::Referrer | Role::Receiver),
-        };
-        if !allowed || target.id == p.user_id {
+        if !manages(p, &target) {
             let entry = Entry::by(
                 p,
                 action,
@@ -277,7 +289,7 @@ impl Core {
         self.issue_enrolment(Some(p), &user, ctx).await
     }
 
-    async fn issue_enrolment(
+    pub(crate) async fn issue_enrolment(
         &self,
         by: Option<&Principal>,
         user: &UserRow,

@@ -11,6 +11,7 @@ mod attachments;
 pub mod audit;
 mod auth;
 mod clock;
+mod console;
 mod error;
 mod fault;
 mod forward;
@@ -40,6 +41,7 @@ pub use attachments::{
 pub use audit::{AccessReport, AuditLog, AuditPage, AuditQuery, VerifierKey, VerifyAnswer};
 pub use auth::Principal;
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use console::{Invitation, UserInfo};
 pub use error::CoreError;
 pub use forward::DeclineOutcome;
 pub use identity::{
@@ -126,7 +128,8 @@ impl Core {
         &self.inner.vault
     }
 
-    fn now(&self) -> time::OffsetDateTime {
+    /// Now, by the service's clock (pages show states and times by it).
+    pub fn now(&self) -> time::OffsetDateTime {
         self.inner.clock.now()
     }
 

@@ -60,6 +60,9 @@ pub enum Route {
     /// `POST /users/{username}/reset|disable`: managing the users of the caller's own
     /// organisation (which organisation is checked by the use case, `404` otherwise).
     ManageUsers,
+    /// The admin pages: organisations, API tokens, key status (ids, versions and counts,
+    /// never content, never a secret).
+    Administer,
 }
 
 /// A side of a referral.
@@ -158,6 +161,7 @@ impl Route {
         Route::ListNotifications,
         Route::ReadStats,
         Route::ManageUsers,
+        Route::Administer,
     ];
 
     /// The roles that may ever call this route.
@@ -171,6 +175,7 @@ impl Route {
             Route::ReadStats => &[Role::Coordinator],
             Route::ManageUsers => &[Role::Admin, Role::Coordinator],
             Route::ReadArchived => &[Role::Coordinator],
+            Route::Administer => &[Role::Admin],
             _ => REFERRAL_ROLES,
         }
     }
@@ -184,7 +189,8 @@ impl Route {
             | Route::ReadAudit
             | Route::ListNotifications
             | Route::ReadStats
-            | Route::ManageUsers => &[],
+            | Route::ManageUsers
+            | Route::Administer => &[],
             Route::Accept
             | Route::Decline
             | Route::Close
@@ -318,6 +324,9 @@ mod tests {
             (ManageUsers, Coordinator, OTHER, Ok(())),
             (ManageUsers, Auditor, OTHER, Err(Forbidden)),
             (ManageUsers, Referrer, SENDER, Err(Forbidden)),
+            (Administer, Admin, OTHER, Ok(())),
+            (Administer, Coordinator, OTHER, Err(Forbidden)),
+            (Administer, Auditor, OTHER, Err(Forbidden)),
         ];
         for (route, role, o, want) in cases {
             assert_eq!(auth(route, role, o), want, "{route:?} {role} {o}");

@@ -22,7 +22,10 @@ use crate::session::{
 use crate::{AppState, Routes};
 
 /// The stylesheet of every page.
-pub const STYLESHEET: &str = include_str!("../static/passerelle.css");
+pub const STYLESHEET: &str = concat!(
+    include_str!("../static/passerelle.css"),
+    include_str!("../static/console.css")
+);
 
 /// Registers the identity routes.
 pub fn register(r: Routes) -> Routes {

@@ -122,6 +122,9 @@ enum Rule {
     ManageUser { roles: &'static [Role], ok: u16 },
     /// A page for any signed-in user (`303` to `/login` without a session).
     Page(u16),
+    /// A page for some roles: `ok` to their web session, the `403` page to any other
+    /// role's (`303` to `/login` without a session).
+    RolePage { roles: &'static [Role], ok: u16 },
     /// A form posted from a page by a signed-in user, sent without its CSRF token: `403`
     /// (`303` to `/login` without a session).
     PageFormWithoutToken,
@@ -643,6 +646,130 @@ const MATRIX: &[Row] = &[
         Payload_::None,
         Rule::Public(200),
     ),
+    // The auditor console, the admin pages and the coordinator dashboard (issue 7): a page
+    // for its role only ("auditor (reads the audit log, never content), admin
+    // (organisations, keys, users; never content), coordinator (manages their
+    // organisation's users, sees counts and delays, no content)"), the 403 page for every
+    // other role; every form refused without its CSRF token.
+    row(
+        "GET",
+        "/audit",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Role::Auditor],
+            ok: 200,
+        },
+    ),
+    row(
+        "GET",
+        "/audit/verify",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Role::Auditor],
+            ok: 200,
+        },
+    ),
+    row(
+        "GET",
+        "/audit/cases/{case_id}",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Role::Auditor],
+            ok: 200,
+        },
+    ),
+    row(
+        "POST",
+        "/audit/export",
+        "",
+        Payload_::Form(""),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "GET",
+        "/admin",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Admin],
+            ok: 200,
+        },
+    ),
+    row(
+        "POST",
+        "/admin/orgs",
+        "",
+        Payload_::Form("slug=new-org&name=New&kind=centre"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "GET",
+        "/admin/users",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Admin],
+            ok: 200,
+        },
+    ),
+    row(
+        "GET",
+        "/admin/tokens",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Admin],
+            ok: 200,
+        },
+    ),
+    row(
+        "POST",
+        "/admin/tokens",
+        "",
+        Payload_::Form("user=x&days=30"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "POST",
+        "/admin/tokens/revoke",
+        "",
+        Payload_::Form("id=x"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "GET",
+        "/coordination",
+        "",
+        Payload_::None,
+        Rule::RolePage {
+            roles: &[Coordinator],
+            ok: 200,
+        },
+    ),
+    row(
+        "POST",
+        "/accounts",
+        "",
+        Payload_::Form("username=new.user&org=x&role=referrer"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "POST",
+        "/accounts/{username}/reset",
+        "",
+        Payload_::Form(""),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "POST",
+        "/accounts/{username}/disable",
+        "",
+        Payload_::Form("confirm=yes"),
+        Rule::PageFormWithoutToken,
+    ),
     // "GET /audit/…: auditor ✔; referrer, receiver, coordinator, admin 403." The access
     // report is asked for the case of an existing referral.
     row(
@@ -775,6 +902,15 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
                 Status(ok)
             } else {
                 ToLogin
+            }
+        }
+        Rule::RolePage { roles, ok } => {
+            if cred != Cred::Session {
+                ToLogin
+            } else if roles.contains(&role) {
+                Status(ok)
+            } else {
+                Status(403)
             }
         }
         Rule::PageFormWithoutToken => {
@@ -1218,7 +1354,8 @@ async fn run(backend: Backend) {
         }
         // Nothing of the referral reaches an unrelated organisation or a bad credential.
         // (Ids, never content, are what an auditor reads the audit log for.)
-        let audit_read = row.path.starts_with("/api/v1/audit/") && a.status == 200;
+        let audit_read = (row.path.starts_with("/api/v1/audit/") || row.path.starts_with("/audit"))
+            && a.status == 200;
         let outsider = (case.rel == Rel::Unrelated && !audit_read)
             || !matches!(case.cred, Cred::Bearer | Cred::Session);
         if outsider && let Some(ids) = shared_ids.get(&case.state) {
