@@ -14,10 +14,12 @@ mod handlers_identity;
 mod handlers_ops;
 mod handlers_workflow;
 pub mod lang;
+pub mod lang_referral;
 mod layers;
 pub mod metrics;
 pub mod mtls;
 pub mod pages;
+mod pages_referral;
 pub mod problem;
 pub mod ratelimit;
 pub mod session;
@@ -100,6 +102,7 @@ pub fn routes() -> Routes {
     let r = handlers_workflow::register(r);
     let r = handlers_identity::register(r);
     let r = handlers_audit::register(r);
+    let r = pages_referral::register(r);
     handlers_ops::register(r)
 }
 
