@@ -205,6 +205,7 @@ texts! {
     receipt_ref: "Numéro du dossier" / "Referral number",
     receipt_rights: "Vous pouvez changer d'avis à tout moment. Dites-le à la personne qui vous a aidée : tout sera effacé." / "You may change your mind at any time. Tell the person who helped you: everything will be deleted.",
     receipt_keep: "Gardez ce papier dans un endroit sûr." / "Keep this paper somewhere safe.",
+    receipt_none: "Pas de reçu : ce signalement a été fait sans l'accord de la personne (article 226-14 3°)." / "No receipt: this report was made without the person's agreement (article 226-14 3°).",
     print_hint: "Imprimez cette page avec la commande d'impression du navigateur (Ctrl+P)." / "Print this page with the browser's print command (Ctrl+P).",
     back_to_referral: "Retour au dossier" / "Back to the referral",
     report_title: "Signalement au procureur sans accord (article 226-14 3° du code pénal)" / "Report to the prosecutor without agreement (criminal code 226-14 3°)",

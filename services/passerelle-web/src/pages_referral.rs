@@ -1590,7 +1590,8 @@ async fn action(
     }
 }
 
-/// `/referrals/{id}/receipt`: the consent receipt in easy-to-read French, no address.
+/// `/referrals/{id}/receipt`: the consent receipt in easy-to-read French, no address (its
+/// parties; a 226-14 3° report has none, and says so).
 #[derive(Template)]
 #[template(path = "receipt.html")]
 pub struct ReceiptPage {
@@ -1620,9 +1621,9 @@ async fn receipt(State(s): State<AppState>, user: WebUser, Path(id): Path<String
         Ok(v) => v,
         Err(e) => return refusal(&user, &e),
     };
-    let own = user.principal.org_slug().as_str();
-    if view.meta.from_org.as_str() != own || view.consent.basis != ConsentBasis::Consent {
-        return not_found(&user);
+    if view.consent.basis != ConsentBasis::Consent {
+        let t = rt(user.lang);
+        return message(&user, StatusCode::OK, t.receipt_title, t.receipt_none);
     }
     let orgs = org_list(&s).await.unwrap_or_default();
     let lang = user.lang;

@@ -123,13 +123,23 @@ pub fn login_redirect(parts: &Parts) -> Response {
 
 /// Whether an unsafe request comes from a page of this service: a cross-site
 /// `Sec-Fetch-Site`, or an `Origin` whose host is not the request's `Host`, is refused
-/// (defence in depth behind `SameSite=Strict` and the CSRF token).
+/// (defence in depth behind `SameSite=Strict` and the CSRF token); `Sec-Fetch-Site:
+/// same-origin` is accepted whatever `Origin` says (Chromium sends `Origin: null` on form
+/// posts of pages with `no-referrer`).
 pub fn same_origin(headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site")
     {
         return false;
+    }
+    // The browser's own word: with `Referrer-Policy: no-referrer` (every page's), Chromium
+    // sends `Origin: null` on same-origin form posts, and says `same-origin` here.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"same-origin")
+    {
+        return true;
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -320,6 +330,12 @@ mod tests {
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(
+            same_origin(&h),
+            "Chromium's Origin: null on a same-origin post"
+        );
+        h.remove("sec-fetch-site");
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
