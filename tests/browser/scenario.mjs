@@ -280,6 +280,18 @@ async function main() {
     await Promise.all([pp.waitForURL(/done=message/), pp.click('#send-message')]);
     check((await pp.textContent('#messages')).includes('je la rappelle'), 'the reply is in the thread');
     await landed(pp, 'referral-psy-message');
+    // An attachment: uploaded (multipart, streamed to the sealing stream), then downloaded.
+    await pp.setInputFiles('#file', {
+      name: 'attestation.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('Attestation de prise en charge AVEC 63'),
+    });
+    await Promise.all([pp.waitForURL(/done=file/), pp.click('#upload')]);
+    check((await pp.textContent('#files')).includes('attestation.txt'), 'the attachment is listed');
+    await landed(pp, 'referral-psy-file');
+    const [download] = await Promise.all([pp.waitForEvent('download'), pp.click('#files a')]);
+    const got = readFileSync(await download.path(), 'utf8');
+    check(got === 'Attestation de prise en charge AVEC 63', 'the attachment downloads as it was sent');
     // The forward offers only the categories the consent covers.
     const offered = await pp.$$eval('#forward-form input[type=checkbox]', (xs) => xs.map((x) => x.name).sort());
     check(JSON.stringify(offered) === JSON.stringify(['fcat_contact', 'fcat_identity', 'fcat_narrative', 'fcat_risk']),

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use passerelle_core::{
-    CloseRequest, CloseTaskRequest, CoreError, DeclineRequest, ListParams, NewMessage,
-    NotificationParams, ReferralView, WithdrawRequest,
+    AttachmentUpload, CloseRequest, CloseTaskRequest, CoreError, DeclineRequest, ListParams,
+    NewMessage, NotificationParams, ReferralView, WithdrawRequest,
 };
 use passerelle_domain::enums::{
     CloseOutcome, ConsentBasis, ConsentMethod, DataCategory, OrgKind, Purpose, ReferralStatus,
@@ -36,7 +36,7 @@ use time::{Date, Month, OffsetDateTime, Time};
 use crate::lang::Lang;
 use crate::lang_referral::{RTexts, label, rt};
 use crate::pages::{Layout, render};
-use crate::session::{WebForm, WebUser};
+use crate::session::{WebForm, WebUser, csrf_ok, upload_user};
 use crate::{AppState, Routes};
 
 /// A posted form, field by field (checkbox names carry their value: `cat_identity=on`).
@@ -62,6 +62,12 @@ pub fn register(r: Routes) -> Routes {
             axum::routing::post(action),
         )
         .add(&[Method::GET], "/referrals/{id}/files/{aid}", get(download))
+        .add(
+            &[Method::POST],
+            "/referrals/{id}/upload",
+            // Not limited here: core counts the bytes against the attachment limit.
+            axum::routing::post(upload).layer(DefaultBodyLimit::disable()),
+        )
         .add(
             &[Method::GET, Method::POST],
             "/reports/new",
@@ -1144,6 +1150,10 @@ pub struct ReferralPage {
     pub outcomes: Vec<Opt>,
     /// Channels (task).
     pub channels: Vec<Opt>,
+    /// Categories an attachment may have (those of the consent).
+    pub file_cats: Vec<Opt>,
+    /// Attachments may be added.
+    pub can_upload: bool,
     /// Values typed in a refused form.
     pub v: Fields,
 }
@@ -1171,6 +1181,7 @@ fn done_notice(lang: Lang, done: Option<&str>) -> Option<&'static str> {
         "message" => t.done_message,
         "withdrawn" => t.done_withdrawn,
         "task" => t.done_task,
+        "file" => t.done_file,
         _ => return None,
     })
 }
@@ -1449,6 +1460,16 @@ fn build_page(
         can_withdraw: live && c.basis == ConsentBasis::Consent,
         can_message: live,
         receipt: sender && c.basis == ConsentBasis::Consent,
+        file_cats: c
+            .data_categories
+            .iter()
+            .map(|cat| Opt {
+                value: cat.as_str().to_owned(),
+                label: label(lang, cat.as_str()),
+                on: *cat == DataCategory::Narrative,
+            })
+            .collect(),
+        can_upload: live,
         orgs: org_opts,
         fwd_purposes,
         fwd_cats,
@@ -1653,6 +1674,98 @@ async fn receipt(State(s): State<AppState>, user: WebUser, Path(id): Path<String
         until: fmt_date(c.expires_at.date()),
     };
     render(StatusCode::OK, &page)
+}
+
+/// The text of the next multipart field if it is named `name` (at most 1 KiB).
+async fn small_field(mp: &mut Multipart, name: &str) -> Option<String> {
+    let field = mp.next_field().await.ok()??;
+    if field.name() != Some(name) {
+        return None;
+    }
+    let text = field.text().await.ok()?;
+    (text.len() <= 1024).then_some(text)
+}
+
+/// `POST /referrals/{id}/upload` (multipart: `csrf`, `category`, `file`, in this order):
+/// the file is streamed to core's sealing stream as it arrives, never held whole, never
+/// written in clear.
+async fn upload(State(s): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let user = match upload_user(&mut parts, &s).await {
+        Ok(u) => u,
+        Err(res) => return res,
+    };
+    let headers = parts.headers.clone();
+    let Ok(id) = id.parse::<ReferralId>() else {
+        return not_found(&user);
+    };
+    let bad = CoreError::BadRequest("upload form");
+    // Not a multipart form: no token can be read from it.
+    let Ok(mut mp) = Multipart::from_request(Request::from_parts(parts, body), &s).await else {
+        return crate::pages::forbidden_form(user.lang);
+    };
+    // The token first: nothing of the file is read for a forged form.
+    if !small_field(&mut mp, "csrf")
+        .await
+        .is_some_and(|t| csrf_ok(&headers, &t))
+    {
+        return crate::pages::forbidden_form(user.lang);
+    }
+    let Some(category) = small_field(&mut mp, "category")
+        .await
+        .and_then(|c| c.parse::<DataCategory>().ok())
+    else {
+        return refusal(&user, &bad);
+    };
+    let field = match mp.next_field().await {
+        Ok(Some(f)) if f.name() == Some("file") => f,
+        _ => return refusal(&user, &bad),
+    };
+    let filename = field
+        .file_name()
+        .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
+        .filter(|n| !n.trim().is_empty());
+    let Some(filename) = filename else {
+        let msg = rt(user.lang).err_no_file;
+        return referral_page(
+            &s,
+            &user,
+            id,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(msg),
+            Fields::new(),
+        )
+        .await;
+    };
+    let mut stream = Box::pin(futures::TryStreamExt::map_err(field, std::io::Error::other));
+    let req = AttachmentUpload {
+        filename,
+        category,
+        declared_len: None,
+    };
+    let done = s
+        .core
+        .upload_attachment(&user.principal, id, req, &mut stream, &user.ctx)
+        .await;
+    drop(stream);
+    match done {
+        Ok(_) => Redirect::to(&format!(
+            "/referrals/{id}?done=file{}",
+            lang_suffix(user.lang, false)
+        ))
+        .into_response(),
+        Err(e) => {
+            let (status, msg) = explain(user.lang, &e);
+            match status {
+                StatusCode::NOT_FOUND
+                | StatusCode::GONE
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::INTERNAL_SERVER_ERROR => refusal(&user, &e),
+                _ => referral_page(&s, &user, id, status, None, Some(msg), Fields::new()).await,
+            }
+        }
+    }
 }
 
 async fn download(

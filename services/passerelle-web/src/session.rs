@@ -199,6 +199,23 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
+/// The signed-in user of a multipart form (an upload): the session and the origin are
+/// checked here; the form's CSRF token, its first field, is checked by the handler with
+/// [`csrf_ok`] before any byte of the file is read.
+pub async fn upload_user(parts: &mut Parts, state: &AppState) -> Result<WebUser, Response> {
+    let user = session_of(parts, state).await?;
+    if !same_origin(&parts.headers) {
+        return Err(pages::forbidden_form(user.lang));
+    }
+    Ok(user)
+}
+
+/// Whether `token` is the CSRF token of the request's session.
+pub fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
+    let secret = cookie(headers, SESSION_COOKIE).unwrap_or_default();
+    !secret.is_empty() && passerelle_core::csrf_matches(&secret, token)
+}
+
 #[derive(Deserialize)]
 struct CsrfField {
     csrf: Option<String>,

@@ -637,6 +637,13 @@ const MATRIX: &[Row] = &[
     },
     row(
         "POST",
+        "/referrals/{id}/upload",
+        "",
+        Payload_::Form("category=narrative"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "POST",
         "/referrals/{id}/action",
         "",
         Payload_::Form("do=accept"),
