@@ -363,6 +363,43 @@ async function main() {
     check(otherText === unknownText, 'the same page as an unknown id');
     check(!otherText.includes('Camille') && !otherText.includes(reference), 'nothing of the referral shows');
 
+    // 6. The 226-14 3° report: refused to a referrer who is not a health professional, filed
+    // by the emergency physician with the legal conditions, then the "inform her" task.
+    {
+      const res = await rp.goto(new URL('/reports/new', BASE).href);
+      check(res.status() === 403, 'the report page is refused to a non-health professional');
+      check((await rp.textContent('main')).includes('professionnels de santé'), 'with a clear sentence');
+    }
+    const doctor = await enrolAndLogin(browser, 'dr.urgences');
+    const dp = doctor.page;
+    await visit(dp, '/reports/new', 'report-new');
+    await dp.check('#cond_adult');
+    await dp.check('#cond_danger');
+    await dp.fill('#agreement_sought', "Proposé deux fois aux urgences, elle a refusé par peur.");
+    await dp.fill('#justification', 'Strangulation, menaces de mort, retour prévu au domicile.');
+    await dp.selectOption('#to_org', 'parquet-clermont');
+    await dp.fill('#name', 'Dominique Exemple');
+    await dp.fill('#birth_date', '1985-02-03');
+    await dp.fill('#medical', 'Hématomes cervicaux.');
+    const incomplete = await Promise.all([
+      dp.waitForResponse((r) => r.url().endsWith('/reports/new') && r.request().method() === 'POST'),
+      dp.click('main form button[type=submit]'),
+    ]);
+    check(incomplete[0].status() === 422, 'a report without every legal condition is refused');
+    await dp.waitForLoadState('load');
+    check((await dp.inputValue('#justification')).startsWith('Strangulation'), 'the report form keeps its values');
+    await landed(dp, 'report-refused');
+    await dp.check('#cond_emprise');
+    await Promise.all([dp.waitForURL(/done=filed/), dp.click('main form button[type=submit]')]);
+    check((await dp.textContent('#tasks')).includes('Informer la personne'), 'the report opens the "inform her" task');
+    await landed(dp, 'report-filed');
+    const today = new Date().toISOString().slice(0, 10);
+    await dp.fill('#tasks input[type=date]', today);
+    await dp.selectOption('#tasks select', 'in_person');
+    await Promise.all([dp.waitForURL(/done=task/), dp.click('#tasks button')]);
+    check((await dp.textContent('#tasks')).includes('fait'), 'the task is closed with date and channel');
+    await landed(dp, 'report-task-done');
+
     // The session expiry path: without a session, a page sends to /login?next=… and back.
     {
       const context = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -373,8 +410,8 @@ async function main() {
       await context.close();
     }
 
-    // 6. axe on every page of every user's navigation.
-    for (const user of [referrer, psy, clerk, auditor, outsider]) await crawl(user);
+    // 7. axe on every page of every user's navigation.
+    for (const user of [referrer, psy, clerk, auditor, outsider, doctor]) await crawl(user);
 
     // Logout ends the session.
     await Promise.all([rp.waitForURL(/\/login/), rp.click('header form button')]);

@@ -128,6 +128,10 @@ enum Rule {
     /// A page for some roles: `ok` for them, `403` (a refusal page) for the others (`303`
     /// to `/login` without a session).
     PageRoles { roles: &'static [Role], ok: u16 },
+    /// A page for referrers who are health professionals (in this world, the sending
+    /// organisation's referrer, who files the 226-14 3° report): `200`, `403` for everyone
+    /// else (`303` to `/login` without a session).
+    PageHealthReferrer,
     /// A page about one referral, answered like [`Rule::Referral`] but for a session (`303`
     /// to `/login` without one, a bearer token included); its `404` is the page of a
     /// missing referral.
@@ -542,7 +546,7 @@ const MATRIX: &[Row] = &[
     // Web pages.
     row("GET", "/", "", Payload_::None, Rule::Page(200)),
     // The referral pages: the boxes for the roles that list, the new referral for
-    // referrers, the 226-14 3° report for health professionals (none in this world); a
+    // referrers, the 226-14 3° report for health professionals; a
     // referral's pages like the API's reads (a receiver's first read acknowledges);
     // every form refused without its token.
     row(
@@ -587,10 +591,7 @@ const MATRIX: &[Row] = &[
         "/reports/new",
         "",
         Payload_::None,
-        Rule::PageRoles {
-            roles: &[],
-            ok: 200,
-        },
+        Rule::PageHealthReferrer,
     ),
     row(
         "POST",
@@ -827,6 +828,15 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
                 ToLogin
             } else if roles.contains(&role) {
                 Status(ok)
+            } else {
+                Status(403)
+            }
+        }
+        Rule::PageHealthReferrer => {
+            if cred != Cred::Session {
+                ToLogin
+            } else if role == Referrer && rel == Rel::Sending {
+                Status(200)
             } else {
                 Status(403)
             }

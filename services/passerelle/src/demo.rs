@@ -163,7 +163,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     for (username, org, role, _) in USERS {
         if let Some(l) = logins.iter().find(|l| l.username == *username) {
             println!(
-                "  {username:<14} {role:<11} {org:<22} password {}  TOTP secret {}",
+                "  {username:<14} {role:<12} {org:<22} password {}  TOTP secret {}",
                 l.password.as_str(),
                 l.secret.as_str()
             );

@@ -18,6 +18,11 @@ const ORGS: &[(&str, &str, &str)] = &[
         "police",
     ),
     ("avec63", "AVEC 63 — accueil de jour", "association"),
+    (
+        "chu-urgences",
+        "CHU Clermont-Ferrand — urgences",
+        "hospital",
+    ),
     ("cidff63", "CIDFF 63", "association"),
     (
         "chambre-vif",
@@ -42,7 +47,11 @@ const USERS: &[(&str, &str, &str)] = &[
     ("greffe.vif", "chambre-vif", "receiver"),
     ("accueil.cidff", "cidff63", "receiver"),
     ("dpo.audit", "gisele-halimi", "auditor"),
+    ("dr.urgences", "chu-urgences", "referrer"),
 ];
+
+/// The users who are health professionals (`--health-professional`).
+const HEALTH: &[&str] = &["dr.urgences"];
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -111,7 +120,11 @@ fn run(backend: Backend, label: &str) {
     d.orgs(ORGS);
     let mut links = serde_json::Map::new();
     for (user, org, role) in USERS {
-        let out = d.ok(&["user", "add", user, "--org", org, "--role", role]);
+        let mut args = vec!["user", "add", user, "--org", org, "--role", role];
+        if HEALTH.contains(user) {
+            args.push("--health-professional");
+        }
+        let out = d.ok(&args);
         links.insert((*user).to_owned(), enrol_path(&out).into());
     }
     let server = d.serve();
