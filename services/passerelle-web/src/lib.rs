@@ -15,12 +15,14 @@ mod handlers_ops;
 mod handlers_workflow;
 pub mod lang;
 pub mod lang_admin;
+pub mod lang_referral;
 mod layers;
 pub mod metrics;
 pub mod mtls;
 pub mod pages;
 mod pages_admin;
 mod pages_audit;
+mod pages_referral;
 pub mod problem;
 pub mod ratelimit;
 pub mod session;
@@ -105,6 +107,7 @@ pub fn routes() -> Routes {
     let r = handlers_audit::register(r);
     let r = pages_audit::register(r);
     let r = pages_admin::register(r);
+    let r = pages_referral::register(r);
     handlers_ops::register(r)
 }
 

@@ -123,13 +123,23 @@ pub fn login_redirect(parts: &Parts) -> Response {
 
 /// Whether an unsafe request comes from a page of this service: a cross-site
 /// `Sec-Fetch-Site`, or an `Origin` whose host is not the request's `Host`, is refused
-/// (defence in depth behind `SameSite=Strict` and the CSRF token).
+/// (defence in depth behind `SameSite=Strict` and the CSRF token); `Sec-Fetch-Site:
+/// same-origin` is accepted whatever `Origin` says (Chromium sends `Origin: null` on form
+/// posts of pages with `no-referrer`).
 pub fn same_origin(headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site")
     {
         return false;
+    }
+    // The browser's own word: with `Referrer-Policy: no-referrer` (every page's), Chromium
+    // sends `Origin: null` on same-origin form posts, and says `same-origin` here.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"same-origin")
+    {
+        return true;
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -196,6 +206,23 @@ impl FromRequestParts<AppState> for WebUser {
         }
         Ok(user)
     }
+}
+
+/// The signed-in user of a multipart form (an upload): the session and the origin are
+/// checked here; the form's CSRF token, its first field, is checked by the handler with
+/// [`csrf_ok`] before any byte of the file is read.
+pub async fn upload_user(parts: &mut Parts, state: &AppState) -> Result<WebUser, Response> {
+    let user = session_of(parts, state).await?;
+    if !same_origin(&parts.headers) {
+        return Err(pages::forbidden_form(user.lang));
+    }
+    Ok(user)
+}
+
+/// Whether `token` is the CSRF token of the request's session.
+pub fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
+    let secret = cookie(headers, SESSION_COOKIE).unwrap_or_default();
+    !secret.is_empty() && passerelle_core::csrf_matches(&secret, token)
 }
 
 #[derive(Deserialize)]
@@ -329,6 +356,12 @@ mod tests {
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(
+            same_origin(&h),
+            "Chromium's Origin: null on a same-origin post"
+        );
+        h.remove("sec-fetch-site");
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));

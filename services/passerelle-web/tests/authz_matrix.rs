@@ -128,6 +128,21 @@ enum Rule {
     /// A form posted from a page by a signed-in user, sent without its CSRF token: `403`
     /// (`303` to `/login` without a session).
     PageFormWithoutToken,
+    /// A page for some roles: `ok` for them, `403` (a refusal page) for the others (`303`
+    /// to `/login` without a session).
+    PageRoles { roles: &'static [Role], ok: u16 },
+    /// A page for referrers who are health professionals (in this world, the sending
+    /// organisation's referrer, who files the 226-14 3° report): `200`, `403` for everyone
+    /// else (`303` to `/login` without a session).
+    PageHealthReferrer,
+    /// A page about one referral, answered like [`Rule::Referral`] but for a session (`303`
+    /// to `/login` without one, a bearer token included); its `404` is the page of a
+    /// missing referral.
+    PageReferral {
+        roles: &'static [Role],
+        sides: &'static [Side],
+        by_state: &'static [(State, u16)],
+    },
 }
 
 /// What a request carries as its body.
@@ -610,6 +625,111 @@ const MATRIX: &[Row] = &[
     }),
     // Web pages.
     row("GET", "/", "", Payload_::None, Rule::Page(200)),
+    // The referral pages: the boxes for the roles that list, the new referral for
+    // referrers, the 226-14 3° report for health professionals; a
+    // referral's pages like the API's reads (a receiver's first read acknowledges);
+    // every form refused without its token.
+    row(
+        "GET",
+        "/inbox",
+        "",
+        Payload_::None,
+        Rule::PageRoles {
+            roles: &[Referrer, Recv, Coordinator],
+            ok: 200,
+        },
+    ),
+    row(
+        "GET",
+        "/sent",
+        "",
+        Payload_::None,
+        Rule::PageRoles {
+            roles: &[Referrer, Recv, Coordinator],
+            ok: 200,
+        },
+    ),
+    row(
+        "GET",
+        "/referrals/new",
+        "",
+        Payload_::None,
+        Rule::PageRoles {
+            roles: &[Referrer],
+            ok: 200,
+        },
+    ),
+    row(
+        "POST",
+        "/referrals/new",
+        "",
+        Payload_::Form("step=1&to_org=avec63"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "GET",
+        "/reports/new",
+        "",
+        Payload_::None,
+        Rule::PageHealthReferrer,
+    ),
+    row(
+        "POST",
+        "/reports/new",
+        "",
+        Payload_::Form("cond_adult=on"),
+        Rule::PageFormWithoutToken,
+    ),
+    Row {
+        method: "GET",
+        path: "/referrals/{id}",
+        query: "",
+        body: Payload_::None,
+        rule: Rule::PageReferral {
+            roles: PARTY_ROLES,
+            sides: BOTH,
+            by_state: CONTENT_READ,
+        },
+        effect: Effect::Opens,
+    },
+    Row {
+        method: "GET",
+        path: "/referrals/{id}/receipt",
+        query: "",
+        body: Payload_::None,
+        rule: Rule::PageReferral {
+            roles: PARTY_ROLES,
+            sides: BOTH,
+            by_state: CONTENT_READ,
+        },
+        effect: Effect::Opens,
+    },
+    Row {
+        method: "GET",
+        path: "/referrals/{id}/files/{aid}",
+        query: "",
+        body: Payload_::None,
+        rule: Rule::PageReferral {
+            roles: PARTY_ROLES,
+            sides: BOTH,
+            by_state: CONTENT_READ,
+        },
+        effect: Effect::ReadsContent,
+    },
+    row(
+        "POST",
+        "/referrals/{id}/upload",
+        "",
+        Payload_::Form("category=narrative"),
+        Rule::PageFormWithoutToken,
+    ),
+    row(
+        "POST",
+        "/referrals/{id}/action",
+        "",
+        Payload_::Form("do=accept"),
+        Rule::PageFormWithoutToken,
+    ),
     row("GET", "/login", "", Payload_::None, Rule::Public(200)),
     row(
         "POST",
@@ -920,6 +1040,34 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
                 ToLogin
             }
         }
+        Rule::PageRoles { roles, ok } => {
+            if cred != Cred::Session {
+                ToLogin
+            } else if roles.contains(&role) {
+                Status(ok)
+            } else {
+                Status(403)
+            }
+        }
+        Rule::PageHealthReferrer => {
+            if cred != Cred::Session {
+                ToLogin
+            } else if role == Referrer && rel == Rel::Sending {
+                Status(200)
+            } else {
+                Status(403)
+            }
+        }
+        Rule::PageReferral {
+            roles,
+            sides,
+            by_state,
+        } => {
+            if cred != Cred::Session {
+                return ToLogin;
+            }
+            Status(referral_answer(roles, sides, by_state, role, rel, state))
+        }
         Rule::Roles { roles, ok } => api(&|| if roles.contains(&role) { ok } else { 403 }),
         Rule::ManageUser { roles, ok } => api(&|| {
             if !roles.contains(&role) {
@@ -934,23 +1082,7 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
             roles,
             sides,
             by_state,
-        } => api(&|| {
-            if !roles.contains(&role) {
-                return 403;
-            }
-            let Some(side) = side_of(rel) else { return 404 };
-            if state == Missing {
-                return 404;
-            }
-            if !sides.contains(&side) {
-                return 403;
-            }
-            by_state
-                .iter()
-                .find(|(s, _)| *s == state)
-                .map(|(_, code)| *code)
-                .unwrap_or_else(|| panic!("the row names no answer for {state:?}"))
-        }),
+        } => api(&|| referral_answer(roles, sides, by_state, role, rel, state)),
     }
 }
 
@@ -1022,6 +1154,32 @@ fn expected_leaves(row: &Row, case: &Case, status: u16) -> Vec<(&'static str, &'
     }
 }
 
+/// The answer of a route about one referral to a party's valid credential.
+fn referral_answer(
+    roles: &[Role],
+    sides: &[Side],
+    by_state: &[(State, u16)],
+    role: Role,
+    rel: Rel,
+    state: State,
+) -> u16 {
+    if !roles.contains(&role) {
+        return 403;
+    }
+    let Some(side) = side_of(rel) else { return 404 };
+    if state == Missing {
+        return 404;
+    }
+    if !sides.contains(&side) {
+        return 403;
+    }
+    by_state
+        .iter()
+        .find(|(s, _)| *s == state)
+        .map(|(_, code)| *code)
+        .unwrap_or_else(|| panic!("the row names no answer for {state:?}"))
+}
+
 // ---------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------
@@ -1047,7 +1205,9 @@ fn after_success(row: &Row, state: State, rel: Rel) -> (ReferralStatus, bool) {
     let withdrawal = row.path == "/api/v1/cases/{case_id}/consent/withdraw";
     let status = match row.path.rsplit('/').next() {
         // "The first read by the receiving organisation moves sent → acknowledged."
-        Some("{id}") if state == Sent && rel == Rel::Receiving => ReferralStatus::Acknowledged,
+        Some("{id}" | "receipt") if state == Sent && rel == Rel::Receiving => {
+            ReferralStatus::Acknowledged
+        }
         Some("accept") => ReferralStatus::Accepted,
         Some("decline") => ReferralStatus::Declined,
         Some("close") if !row.path.contains("/tasks/") => ReferralStatus::Closed,
@@ -1098,7 +1258,7 @@ impl Case {
     fn fresh(&self) -> bool {
         let row = &MATRIX[self.row];
         self.want().success()
-            && matches!(row.rule, Rule::Referral { .. })
+            && matches!(row.rule, Rule::Referral { .. } | Rule::PageReferral { .. })
             && row.effect.changes()
             && self.state != Missing
     }
@@ -1231,7 +1391,7 @@ async fn run(backend: Backend) {
         } else {
             w.target.clone()
         };
-        let on_referral = matches!(row.rule, Rule::Referral { .. });
+        let on_referral = matches!(row.rule, Rule::Referral { .. } | Rule::PageReferral { .. });
         let case_id = if on_referral {
             f.case.to_string()
         } else {

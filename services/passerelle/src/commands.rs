@@ -59,7 +59,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&data_dir)?;
             crate::cmd_referral::run(&config, command).await
         }
-        Command::Demo => crate::demo::run(&data_dir).await,
+        Command::Demo { what: None } => crate::demo::run(&data_dir).await,
+        Command::Demo {
+            what: Some(crate::DemoCommand::Code { user }),
+        } => crate::demo::print_code(&data_dir, &user),
         Command::Retention { command } => retention(&data_dir, command).await,
         Command::Backup { dir } => {
             let config = Config::load(&data_dir)?;

@@ -4,15 +4,19 @@
 
 use std::path::Path;
 
-use anyhow::bail;
-use passerelle_core::{NewUser, RequestCtx};
+use anyhow::{Context, bail};
+use passerelle_core::{Core, EnrolmentForm, NewUser, RequestCtx};
 use passerelle_domain::enums::{OrgKind, Role};
 use passerelle_domain::ids::{OrgSlug, Username};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::wiring;
 
 const MARKER: &str = ".passerelle-demo";
+/// The demo users' web logins (password and TOTP secret), file 0600 in the demo data dir.
+const LOGINS: &str = "demo-logins.json";
 
 /// The seed's organisations: slug, name, kind.
 pub const ORGS: &[(&str, &str, OrgKind)] = &[
@@ -133,27 +137,37 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             issued.token.as_str()
         );
     }
-    if fresh {
-        println!();
-        println!("Web pages: one-time enrolment links (valid 72 h; each sets a password and the");
-        println!(
-            "second factor, then log in at https://{}/login):",
-            config.listen
-        );
-        for (username, ..) in USERS {
-            let link = core
-                .reset_user(username, &ctx)
-                .await
-                .map_err(crate::commands::explain)?;
-            println!("  {username:<14} https://{}{}", config.listen, link.path());
-        }
+    let logins = if fresh {
+        let logins = pre_enrol(&core, &ctx).await?;
+        write_logins(data_dir, &logins)?;
+        logins
     } else {
-        println!();
-        println!(
-            "Web pages: log in at https://{}/login (a new enrolment link: `passerelle --data-dir {} user reset USERNAME`).",
-            config.listen,
-            data_dir.display()
-        );
+        read_logins(data_dir)?
+    };
+    println!();
+    println!("=== In the browser ===");
+    println!(
+        "Open https://{}/login (the certificate is self-signed: accept it once).",
+        config.listen
+    );
+    println!(
+        "Log in with a username, its password and the 6-digit code of its second factor: add the"
+    );
+    println!(
+        "secret to an authenticator app, or print the current code with `passerelle --data-dir {} demo code USERNAME`.",
+        data_dir.display()
+    );
+    println!(
+        "Try: iscg.martin files a referral to avec63 (\"Nouvelle orientation\"); psy.bernard finds it in \"Dossiers reçus\"."
+    );
+    for (username, org, role, _) in USERS {
+        if let Some(l) = logins.iter().find(|l| l.username == *username) {
+            println!(
+                "  {username:<14} {role:<12} {org:<22} password {}  TOTP secret {}",
+                l.password.as_str(),
+                l.secret.as_str()
+            );
+        }
     }
     println!();
     println!(
@@ -163,4 +177,117 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     println!("The certificate is self-signed (hence -k). Stop with Ctrl-C.");
     println!();
     wiring::serve(&config, core).await
+}
+
+/// A demo user's web login.
+#[derive(Serialize, Deserialize)]
+struct Login {
+    username: String,
+    password: Zeroizing<String>,
+    secret: Zeroizing<String>,
+}
+
+/// The TOTP code of `secret` (base32) at `unix` seconds.
+fn totp_code(secret: &str, unix: u64) -> anyhow::Result<String> {
+    let seed = totp_rs::Secret::try_from_base32(secret).context("TOTP secret")?;
+    let totp = totp_rs::Builder::new()
+        .with_secret(seed)
+        .build()
+        .context("TOTP")?;
+    Ok(totp.generate(unix).to_string())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Enrols every demo user as a person would (a link, its page, a password and a code), so
+/// that a newcomer logs in at once. The code used is the previous time step's (within the
+/// skew), which leaves the current one for the newcomer's first login.
+async fn pre_enrol(core: &Core, ctx: &RequestCtx) -> anyhow::Result<Vec<Login>> {
+    let mut out = Vec::new();
+    for (username, ..) in USERS {
+        let link = core
+            .reset_user(username, ctx)
+            .await
+            .map_err(crate::commands::explain)?;
+        let page = core
+            .enrolment(&link.token)
+            .await
+            .map_err(crate::commands::explain)?;
+        let secret = page.secret_base32.clone();
+        let raw = passerelle_core::new_secret().map_err(crate::commands::explain)?;
+        let password: Zeroizing<String> = Zeroizing::new(format!(
+            "demo-{}",
+            raw.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(12)
+                .collect::<String>()
+        ));
+        let code = totp_code(&secret, unix_now().saturating_sub(30))?;
+        core.complete_enrolment(
+            &link.token,
+            EnrolmentForm {
+                password: &password,
+                confirm: &password,
+                code: &code,
+            },
+            ctx,
+        )
+        .await
+        .map_err(crate::commands::explain)?;
+        out.push(Login {
+            username: (*username).to_owned(),
+            password,
+            secret,
+        });
+    }
+    Ok(out)
+}
+
+fn write_logins(data_dir: &Path, logins: &[Login]) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(data_dir.join(LOGINS))
+        .context("writing the demo logins")?;
+    f.write_all(&serde_json::to_vec_pretty(logins)?)?;
+    Ok(())
+}
+
+fn read_logins(data_dir: &Path) -> anyhow::Result<Vec<Login>> {
+    let path = data_dir.join(LOGINS);
+    let bytes = Zeroizing::new(
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// `passerelle demo code USER`: the current TOTP code of a demo user (demo data dirs only).
+pub fn print_code(data_dir: &Path, user: &str) -> anyhow::Result<()> {
+    if !data_dir.join(MARKER).exists() {
+        bail!(
+            "{} is not a demo data dir (it was not created by `passerelle demo`).",
+            data_dir.display()
+        );
+    }
+    let logins = read_logins(data_dir)?;
+    let Some(login) = logins.iter().find(|l| l.username == user) else {
+        bail!(
+            "{user} is not a demo user (they are: {}).",
+            USERS.iter().map(|u| u.0).collect::<Vec<_>>().join(", ")
+        );
+    };
+    let now = unix_now();
+    println!("{}", totp_code(&login.secret, now)?);
+    eprintln!("(valid for {} more seconds)", 30 - now % 30);
+    Ok(())
 }

@@ -38,6 +38,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `passerelle demo` may be asked besides serving.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Prints the current second-factor (TOTP) code of a demo user.
+    Code {
+        /// The demo user, e.g. iscg.martin.
+        user: String,
+    },
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -52,7 +62,11 @@ pub enum Command {
         behind_proxy: bool,
     },
     /// First run for newcomers: init, seed organisations and users, print how to log in, serve.
-    Demo,
+    Demo {
+        /// `code USER`: print the demo user's current TOTP code, then exit.
+        #[command(subcommand)]
+        what: Option<DemoCommand>,
+    },
     /// Applies pending database migrations (main schema and keystore), then exits.
     Migrate,
     /// Consistent copy of the database and the keystore into DIR, with the audit head, while
