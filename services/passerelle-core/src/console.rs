@@ -9,6 +9,7 @@
 
 use time::{Duration, OffsetDateTime};
 
+use passerelle_domain::audit::{Action, Outcome, Targets};
 use passerelle_domain::enums::{OrgKind, Role};
 use passerelle_domain::ids::{OrgSlug, TokenId, Username};
 use passerelle_domain::policy::{self, Route};
@@ -17,6 +18,7 @@ use passerelle_store::OrgRow;
 use crate::admin::{NewUser, TokenIssued};
 use crate::auth::Principal;
 use crate::identity::{EnrolmentLink, TokenInfo, manages, role_manageable_by};
+use crate::journal::Entry;
 use crate::rotation::KeyStatus;
 use crate::{Core, CoreError, CoreResult, RequestCtx};
 
@@ -52,15 +54,46 @@ pub struct Invitation {
 }
 
 impl Core {
-    /// Refuses every role but admins (`403`).
-    fn admin_only(p: &Principal) -> CoreResult<()> {
-        policy::authorize(Route::Administer, &p.actor(), &[])
-            .map_err(|_| CoreError::Forbidden("role"))
+    /// Refuses every role but admins (`403`), leaving an `access.denied` leaf.
+    async fn admin_only(&self, p: &Principal, ctx: &RequestCtx) -> CoreResult<()> {
+        self.require_route(p, Route::Administer, Action::AccessDenied, ctx)
+            .await
+    }
+
+    /// Refuses `route` to a role that may never use it (`403`), before anything is read,
+    /// leaving a leaf of `action` with reason `role`: every denial is recorded (DESIGN.md
+    /// §4), a page's as well as an API route's.
+    pub async fn require_route(
+        &self,
+        p: &Principal,
+        route: Route,
+        action: Action,
+        ctx: &RequestCtx,
+    ) -> CoreResult<()> {
+        if policy::authorize(route, &p.actor(), &[]).is_ok() {
+            return Ok(());
+        }
+        let entry =
+            Entry::by(p, action, Targets::default()).outcome(Outcome::Denied("role".into()));
+        self.journal_only(entry, ctx).await?;
+        Err(CoreError::Forbidden("role"))
+    }
+
+    /// Refuses a page to `p` for a reason the policy of routes does not express (the
+    /// 226-14 3° report of a user who is not a health professional): `403`, with a
+    /// `referral.denied` leaf of reason `role`.
+    pub async fn refuse_page(&self, p: &Principal, ctx: &RequestCtx) -> CoreError {
+        let entry = Entry::by(p, Action::ReferralDenied, Targets::default())
+            .outcome(Outcome::Denied("role".into()));
+        match self.journal_only(entry, ctx).await {
+            Ok(_) => CoreError::Forbidden("role"),
+            Err(e) => e,
+        }
     }
 
     /// Every organisation (admins only).
-    pub async fn orgs_as(&self, p: &Principal) -> CoreResult<Vec<OrgRow>> {
-        Self::admin_only(p)?;
+    pub async fn orgs_as(&self, p: &Principal, ctx: &RequestCtx) -> CoreResult<Vec<OrgRow>> {
+        self.admin_only(p, ctx).await?;
         self.orgs().await
     }
 
@@ -74,7 +107,7 @@ impl Core {
         kind: &str,
         ctx: &RequestCtx,
     ) -> CoreResult<OrgRow> {
-        Self::admin_only(p)?;
+        self.admin_only(p, ctx).await?;
         let slug = OrgSlug::parse(slug.trim())
             .map_err(|_| CoreError::BadRequest("the slug is not a valid organisation slug"))?;
         let kind = kind
@@ -88,10 +121,9 @@ impl Core {
 
     /// The users an admin (every organisation) or a coordinator (their own) sees, by
     /// organisation then username; `403` for other roles.
-    pub async fn users_as(&self, p: &Principal) -> CoreResult<Vec<UserInfo>> {
-        if policy::authorize(Route::ManageUsers, &p.actor(), &[]).is_err() {
-            return Err(CoreError::Forbidden("role"));
-        }
+    pub async fn users_as(&self, p: &Principal, ctx: &RequestCtx) -> CoreResult<Vec<UserInfo>> {
+        self.require_route(p, Route::ManageUsers, Action::AccessDenied, ctx)
+            .await?;
         let orgs = if p.role == Role::Admin {
             self.orgs().await?
         } else {
@@ -135,9 +167,8 @@ impl Core {
         health_professional: bool,
         ctx: &RequestCtx,
     ) -> CoreResult<Invitation> {
-        if policy::authorize(Route::ManageUsers, &p.actor(), &[]).is_err() {
-            return Err(CoreError::Forbidden("role"));
-        }
+        self.require_route(p, Route::ManageUsers, Action::AccessDenied, ctx)
+            .await?;
         let username = Username::parse(username.trim())
             .map_err(|_| CoreError::BadRequest("the username is not valid"))?;
         let org = OrgSlug::parse(org.trim()).map_err(|_| CoreError::NotFound)?;
@@ -179,8 +210,13 @@ impl Core {
     }
 
     /// The API tokens of `username`, newest first (admins only; `404` for nobody).
-    pub async fn tokens_as(&self, p: &Principal, username: &str) -> CoreResult<Vec<TokenInfo>> {
-        Self::admin_only(p)?;
+    pub async fn tokens_as(
+        &self,
+        p: &Principal,
+        username: &str,
+        ctx: &RequestCtx,
+    ) -> CoreResult<Vec<TokenInfo>> {
+        self.admin_only(p, ctx).await?;
         self.tokens_of(username).await
     }
 
@@ -192,7 +228,7 @@ impl Core {
         ttl_days: i64,
         ctx: &RequestCtx,
     ) -> CoreResult<TokenIssued> {
-        Self::admin_only(p)?;
+        self.admin_only(p, ctx).await?;
         self.user_named(username).await?;
         self.issue_token_by(Some(p), username, Some(Duration::days(ttl_days)), ctx)
             .await
@@ -206,7 +242,7 @@ impl Core {
         id: &str,
         ctx: &RequestCtx,
     ) -> CoreResult<()> {
-        Self::admin_only(p)?;
+        self.admin_only(p, ctx).await?;
         let id = id
             .trim()
             .parse::<uuid::Uuid>()
@@ -215,8 +251,8 @@ impl Core {
     }
 
     /// Where every key stands (admins only): versions and counts, never a key.
-    pub async fn key_status_as(&self, p: &Principal) -> CoreResult<KeyStatus> {
-        Self::admin_only(p)?;
+    pub async fn key_status_as(&self, p: &Principal, ctx: &RequestCtx) -> CoreResult<KeyStatus> {
+        self.admin_only(p, ctx).await?;
         self.key_status().await
     }
 }

@@ -22,11 +22,11 @@ async fn rules(backend: Backend) {
     // Admin-only use cases: every other role is refused, nothing is done.
     for p in [&auditor, &coord, &psy] {
         assert!(matches!(
-            h.core.orgs_as(p).await,
+            h.core.orgs_as(p, &ctx()).await,
             Err(CoreError::Forbidden(_))
         ));
         assert!(matches!(
-            h.core.key_status_as(p).await,
+            h.core.key_status_as(p, &ctx()).await,
             Err(CoreError::Forbidden(_))
         ));
         assert!(matches!(
@@ -38,7 +38,7 @@ async fn rules(backend: Backend) {
             Err(CoreError::Forbidden(_))
         ));
         assert!(matches!(
-            h.core.tokens_as(p, "psy.a").await,
+            h.core.tokens_as(p, "psy.a", &ctx()).await,
             Err(CoreError::Forbidden(_))
         ));
     }
@@ -67,7 +67,7 @@ async fn rules(backend: Backend) {
             .await,
         Err(CoreError::Conflict(_))
     ));
-    assert!(h.core.key_status_as(&admin).await.is_ok());
+    assert!(h.core.key_status_as(&admin, &ctx()).await.is_ok());
 
     // Invitations: an admin anywhere with any role; a coordinator in their own
     // organisation, referrers and receivers only; auditors never.
@@ -121,10 +121,14 @@ async fn rules(backend: Backend) {
 
     // Lists: an admin sees every organisation, a coordinator their own; `manageable`
     // says what reset and disable would allow.
-    let all = h.core.users_as(&admin).await.expect("admin list");
+    let all = h.core.users_as(&admin, &ctx()).await.expect("admin list");
     assert!(all.iter().any(|u| u.username.as_str() == "psy.a"));
     assert!(all.iter().any(|u| u.username.as_str() == "greffe.c"));
-    let own = h.core.users_as(&coord).await.expect("coordinator list");
+    let own = h
+        .core
+        .users_as(&coord, &ctx())
+        .await
+        .expect("coordinator list");
     assert!(own.iter().all(|u| u.org == "avec63"));
     for u in &own {
         let want = matches!(u.role, Role::Referrer | Role::Receiver);
@@ -136,7 +140,7 @@ async fn rules(backend: Backend) {
         assert_eq!(reset.is_ok(), want, "{}", u.username.as_str());
     }
     assert!(matches!(
-        h.core.users_as(&auditor).await,
+        h.core.users_as(&auditor, &ctx()).await,
         Err(CoreError::Forbidden(_))
     ));
 

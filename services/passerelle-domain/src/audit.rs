@@ -82,6 +82,9 @@ str_enum!(
     ContactRecorded => "contact.recorded",
     /// An archived referral read by a party's referrer or receiver, with a stated reason.
     ArchiveRead => "referral.archive_read",
+    /// A console page or operation refused to a role that may not use it (admin pages,
+    /// user management); refusals about a referral are `referral.denied`.
+    AccessDenied => "access.denied",
     /// Backup restored.
     Restored => "restored",
     /// Deployment copied to another database (`migrate-to`), checked there.

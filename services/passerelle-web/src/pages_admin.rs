@@ -236,11 +236,11 @@ async fn admin_page(
     notice: Option<&'static str>,
 ) -> Response {
     let c = user.lang.console();
-    let orgs = match s.core.orgs_as(&user.principal).await {
+    let orgs = match s.core.orgs_as(&user.principal, &user.ctx).await {
         Ok(o) => o,
         Err(e) => return console_error(user, e),
     };
-    let keys = match s.core.key_status_as(&user.principal).await {
+    let keys = match s.core.key_status_as(&user.principal, &user.ctx).await {
         Ok(k) => k,
         Err(e) => return console_error(user, e),
     };
@@ -398,11 +398,11 @@ async fn users_page(
 ) -> Response {
     let c = user.lang.console();
     // The organisations first: an admin's page (coordinators have theirs).
-    let orgs = match s.core.orgs_as(&user.principal).await {
+    let orgs = match s.core.orgs_as(&user.principal, &user.ctx).await {
         Ok(o) => o,
         Err(e) => return console_error(user, e),
     };
-    let users = match s.core.users_as(&user.principal).await {
+    let users = match s.core.users_as(&user.principal, &user.ctx).await {
         Ok(u) => u,
         Err(e) => return console_error(user, e),
     };
@@ -513,11 +513,11 @@ async fn coordination_page(
     notice: Option<&'static str>,
 ) -> Response {
     let c = user.lang.console();
-    let stats = match s.core.org_stats(&user.principal).await {
+    let stats = match s.core.org_stats(&user.principal, &user.ctx).await {
         Ok(st) => st,
         Err(e) => return console_error(user, e),
     };
-    let users = match s.core.users_as(&user.principal).await {
+    let users = match s.core.users_as(&user.principal, &user.ctx).await {
         Ok(u) => u,
         Err(e) => return console_error(user, e),
     };
@@ -691,7 +691,7 @@ async fn disable(
     let (back, back_text) = back_of(&user);
     if form.confirm.as_deref() != Some("yes") {
         // Only show the question to whoever may answer it.
-        return match s.core.users_as(&user.principal).await {
+        return match s.core.users_as(&user.principal, &user.ctx).await {
             Ok(users)
                 if users
                     .iter()
@@ -774,17 +774,17 @@ async fn tokens_page(
     notice: Option<&'static str>,
 ) -> Response {
     let c = user.lang.console();
-    if let Err(e) = s.core.orgs_as(&user.principal).await {
+    if let Err(e) = s.core.orgs_as(&user.principal, &user.ctx).await {
         return console_error(user, e);
     }
-    let users = match s.core.users_as(&user.principal).await {
+    let users = match s.core.users_as(&user.principal, &user.ctx).await {
         Ok(u) => u,
         Err(e) => return console_error(user, e),
     };
     let selected = selected.filter(|u| !u.trim().is_empty());
     let tokens = match &selected {
         None => Vec::new(),
-        Some(name) => match s.core.tokens_as(&user.principal, name).await {
+        Some(name) => match s.core.tokens_as(&user.principal, name, &user.ctx).await {
             Ok(t) => {
                 let now = s.core.now();
                 t.iter()

@@ -20,6 +20,7 @@ use passerelle_core::{
     AttachmentUpload, CloseRequest, CloseTaskRequest, CoreError, DeclineRequest, ListParams,
     NewMessage, NotificationParams, ReferralView, WithdrawRequest,
 };
+use passerelle_domain::audit::Action;
 use passerelle_domain::enums::{
     CloseOutcome, ConsentBasis, ConsentMethod, DataCategory, OrgKind, Purpose, ReferralStatus,
     Role, SafetyChannel, Urgency,
@@ -28,6 +29,7 @@ use passerelle_domain::ids::{AttachmentId, CaseId, OrgSlug, ReferralId, TaskId};
 use passerelle_domain::model::{
     Consent, DangerGrid, FilingRequest, LegalException, Notes, Safety, Subject,
 };
+use passerelle_domain::policy::Route;
 use passerelle_domain::rules::{ForwardRequest, Rule, categories_of};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -343,7 +345,11 @@ async fn show_box(s: &AppState, user: &WebUser, kind: &'static str, q: BoxQuery)
         limit: Some(50),
         cursor: q.cursor.clone(),
     };
-    let page = match s.core.list_referrals(&user.principal, &params).await {
+    let page = match s
+        .core
+        .list_referrals(&user.principal, &params, &user.ctx)
+        .await
+    {
         Ok(p) => p,
         Err(e) => return refusal(user, &e),
     };
@@ -393,7 +399,11 @@ async fn show_box(s: &AppState, user: &WebUser, kind: &'static str, q: BoxQuery)
             limit: Some(20),
             cursor: None,
         };
-        match s.core.list_notifications(&user.principal, &np).await {
+        match s
+            .core
+            .list_notifications(&user.principal, &np, &user.ctx)
+            .await
+        {
             Ok(n) => {
                 notices = n
                     .items
@@ -647,13 +657,18 @@ fn new_page(
     }
 }
 
-fn may_file(user: &WebUser) -> bool {
-    user.principal.role() == Role::Referrer
-}
-
 async fn new_referral(State(s): State<AppState>, user: WebUser) -> Response {
-    if !may_file(&user) {
-        return refusal(&user, &CoreError::Forbidden("role"));
+    if let Err(e) = s
+        .core
+        .require_route(
+            &user.principal,
+            Route::FileReferral,
+            Action::ReferralDenied,
+            &user.ctx,
+        )
+        .await
+    {
+        return refusal(&user, &e);
     }
     let orgs = match org_list(&s).await {
         Ok(o) => o,
@@ -772,8 +787,17 @@ fn content_of(lang: Lang, v: &Fields, errs: &mut Vec<&'static str>) -> (Subject,
 async fn new_referral_post(State(s): State<AppState>, form: WebForm<Fields>) -> Response {
     let WebForm { user, form: v } = form;
     let lang = user.lang;
-    if !may_file(&user) {
-        return refusal(&user, &CoreError::Forbidden("role"));
+    if let Err(e) = s
+        .core
+        .require_route(
+            &user.principal,
+            Route::FileReferral,
+            Action::ReferralDenied,
+            &user.ctx,
+        )
+        .await
+    {
+        return refusal(&user, &e);
     }
     let orgs = match org_list(&s).await {
         Ok(o) => o,
@@ -927,6 +951,10 @@ fn report_view(
 
 async fn report_page(State(s): State<AppState>, user: WebUser) -> Response {
     if !may_report(&user) {
+        let e = s.core.refuse_page(&user.principal, &user.ctx).await;
+        if !matches!(e, CoreError::Forbidden(_)) {
+            return refusal(&user, &e);
+        }
         return message(
             &user,
             StatusCode::FORBIDDEN,
@@ -948,6 +976,10 @@ async fn report_post(State(s): State<AppState>, form: WebForm<Fields>) -> Respon
     let lang = user.lang;
     let t = rt(lang);
     if !may_report(&user) {
+        let e = s.core.refuse_page(&user.principal, &user.ctx).await;
+        if !matches!(e, CoreError::Forbidden(_)) {
+            return refusal(&user, &e);
+        }
         return message(
             &user,
             StatusCode::FORBIDDEN,

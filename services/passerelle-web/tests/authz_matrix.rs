@@ -128,9 +128,6 @@ enum Rule {
     /// A form posted from a page by a signed-in user, sent without its CSRF token: `403`
     /// (`303` to `/login` without a session).
     PageFormWithoutToken,
-    /// A page for some roles: `ok` for them, `403` (a refusal page) for the others (`303`
-    /// to `/login` without a session).
-    PageRoles { roles: &'static [Role], ok: u16 },
     /// A page for referrers who are health professionals (in this world, the sending
     /// organisation's referrer, who files the 226-14 3° report): `200`, `403` for everyone
     /// else (`303` to `/login` without a session).
@@ -218,6 +215,13 @@ const fn leaf(ok: &'static str, refused: Option<&'static str>) -> Leaf {
 const AUDIT: Leaf = Leaf {
     ok: Some("audit.read"),
     denied: "audit.read",
+    refused: None,
+};
+
+/// An admin page: no leaf when it answers, `access.denied` when it refuses a role.
+const ADMIN: Leaf = Leaf {
+    ok: None,
+    denied: "access.denied",
     refused: None,
 };
 
@@ -634,31 +638,34 @@ const MATRIX: &[Row] = &[
         "/inbox",
         "",
         Payload_::None,
-        Rule::PageRoles {
+        Rule::RolePage {
             roles: &[Referrer, Recv, Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     row(
         "GET",
         "/sent",
         "",
         Payload_::None,
-        Rule::PageRoles {
+        Rule::RolePage {
             roles: &[Referrer, Recv, Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     row(
         "GET",
         "/referrals/new",
         "",
         Payload_::None,
-        Rule::PageRoles {
+        Rule::RolePage {
             roles: &[Referrer],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     row(
         "POST",
         "/referrals/new",
@@ -672,7 +679,8 @@ const MATRIX: &[Row] = &[
         "",
         Payload_::None,
         Rule::PageHealthReferrer,
-    ),
+    )
+    .audited(METADATA),
     row(
         "POST",
         "/reports/new",
@@ -691,6 +699,7 @@ const MATRIX: &[Row] = &[
             by_state: CONTENT_READ,
         },
         effect: Effect::Opens,
+        leaf: Some(leaf("referral.read", None)),
     },
     Row {
         method: "GET",
@@ -703,6 +712,7 @@ const MATRIX: &[Row] = &[
             by_state: CONTENT_READ,
         },
         effect: Effect::Opens,
+        leaf: Some(leaf("referral.read", None)),
     },
     Row {
         method: "GET",
@@ -715,6 +725,7 @@ const MATRIX: &[Row] = &[
             by_state: CONTENT_READ,
         },
         effect: Effect::ReadsContent,
+        leaf: Some(leaf("attachment.read", None)),
     },
     row(
         "POST",
@@ -780,7 +791,8 @@ const MATRIX: &[Row] = &[
             roles: &[Role::Auditor],
             ok: 200,
         },
-    ),
+    )
+    .audited(AUDIT),
     row(
         "GET",
         "/audit/verify",
@@ -790,7 +802,8 @@ const MATRIX: &[Row] = &[
             roles: &[Role::Auditor],
             ok: 200,
         },
-    ),
+    )
+    .audited(AUDIT),
     row(
         "GET",
         "/audit/cases/{case_id}",
@@ -800,7 +813,8 @@ const MATRIX: &[Row] = &[
             roles: &[Role::Auditor],
             ok: 200,
         },
-    ),
+    )
+    .audited(AUDIT),
     row(
         "POST",
         "/audit/export",
@@ -817,7 +831,8 @@ const MATRIX: &[Row] = &[
             roles: &[Admin],
             ok: 200,
         },
-    ),
+    )
+    .audited(ADMIN),
     row(
         "POST",
         "/admin/orgs",
@@ -834,7 +849,8 @@ const MATRIX: &[Row] = &[
             roles: &[Admin],
             ok: 200,
         },
-    ),
+    )
+    .audited(ADMIN),
     row(
         "GET",
         "/admin/tokens",
@@ -844,7 +860,8 @@ const MATRIX: &[Row] = &[
             roles: &[Admin],
             ok: 200,
         },
-    ),
+    )
+    .audited(ADMIN),
     row(
         "POST",
         "/admin/tokens",
@@ -868,7 +885,8 @@ const MATRIX: &[Row] = &[
             roles: &[Coordinator],
             ok: 200,
         },
-    ),
+    )
+    .audited(METADATA),
     row(
         "POST",
         "/accounts",
@@ -1040,15 +1058,6 @@ fn expected(rule: Rule, role: Role, rel: Rel, state: State, cred: Cred) -> Expec
                 ToLogin
             }
         }
-        Rule::PageRoles { roles, ok } => {
-            if cred != Cred::Session {
-                ToLogin
-            } else if roles.contains(&role) {
-                Status(ok)
-            } else {
-                Status(403)
-            }
-        }
         Rule::PageHealthReferrer => {
             if cred != Cred::Session {
                 ToLogin
@@ -1100,14 +1109,26 @@ fn expected_leaves(row: &Row, case: &Case, status: u16) -> Vec<(&'static str, &'
         Cred::ForgedToken | Cred::ExpiredToken | Cred::RevokedToken | Cred::DisabledUserToken
     );
     let bad_session = matches!(case.cred, Cred::ForgedSession | Cred::EndedSession);
+    let page = matches!(
+        row.rule,
+        Rule::Page(_)
+            | Rule::RolePage { .. }
+            | Rule::PageFormWithoutToken
+            | Rule::PageHealthReferrer
+            | Rule::PageReferral { .. }
+    );
+    if page && bad_session {
+        // A stale or forged session cookie on a page.
+        return vec![("auth.failed", "bad-session")];
+    }
+    if page && (case.cred != Cred::Session || status == 303) {
+        // Sent to the login page: nobody was identified, nothing was refused.
+        return vec![];
+    }
     let Some(leaf) = row.leaf else {
-        // Public routes and pages: only a stale or forged session cookie on a page.
-        return match row.rule {
-            Rule::Page(_) | Rule::PageFormWithoutToken if bad_session => {
-                vec![("auth.failed", "bad-session")]
-            }
-            _ => vec![],
-        };
+        // Public routes, pages any signed-in user sees, and forms refused for want of
+        // their CSRF token (checked before anyone is identified to the core).
+        return vec![];
     };
     if status == 401 {
         return vec![(
@@ -1122,8 +1143,13 @@ fn expected_leaves(row: &Row, case: &Case, status: u16) -> Vec<(&'static str, &'
     let allowed_role = match row.rule {
         Rule::Roles { roles, .. }
         | Rule::Referral { roles, .. }
+        | Rule::RolePage { roles, .. }
+        | Rule::PageReferral { roles, .. }
         | Rule::ManageUser { roles, .. } => roles.contains(&case.role),
-        _ => unreachable!("only API rows carry leaves"),
+        Rule::PageHealthReferrer => case.role == Referrer && case.rel == Rel::Sending,
+        Rule::Public(_) | Rule::Page(_) | Rule::PageFormWithoutToken => {
+            unreachable!("these rows carry no leaves")
+        }
     };
     match status {
         200..=299 => {
@@ -1131,6 +1157,10 @@ fn expected_leaves(row: &Row, case: &Case, status: u16) -> Vec<(&'static str, &'
             // A withdrawal before the referral was opened destroys its content.
             if row.path == "/api/v1/cases/{case_id}/consent/withdraw" && case.state == Sent {
                 v.push(("content.shredded", "allowed"));
+            }
+            // The referral page shows its thread: the messages are read too.
+            if row.path == "/referrals/{id}" {
+                v.push(("message.read", "allowed"));
             }
             v
         }
