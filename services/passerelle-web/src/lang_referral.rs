@@ -30,6 +30,14 @@ pub fn rt_of(lang: &Lang) -> &'static RTexts {
     rt(*lang)
 }
 
+/// The query that keeps `lang` on a link (`""` for French, the default).
+pub fn lang_query(lang: &Lang) -> &'static str {
+    match lang {
+        Lang::Fr => "",
+        Lang::En => "?lang=en",
+    }
+}
+
 texts! {
     nav_label: "Menu principal" / "Main menu",
     nav_home: "Accueil" / "Home",
