@@ -302,6 +302,11 @@ async function main() {
     await pp.fill('#fwd_note', 'Audience à prévoir.');
     await Promise.all([pp.waitForURL(/done=forwarded/), pp.click('#forward')]);
     await landed(pp, 'referral-psy-forwarded');
+    // …and closes her own referral with an outcome.
+    await pp.selectOption('#outcome', 'referred_elsewhere');
+    await Promise.all([pp.waitForURL(/done=closed/), pp.click('button:text("Clore")')]);
+    check((await pp.textContent('#history')).includes('Orientée ailleurs'), 'closed with its outcome');
+    await landed(pp, 'referral-psy-closed');
 
     // CSRF: the same form without its token is refused.
     const noToken = await psy.context.request.post(new URL(`${referralPath}/action`, BASE).href, {
@@ -327,6 +332,13 @@ async function main() {
     check(notes.includes('Audience à prévoir'), "the clerk reads the forwarding organisation's note");
     const safety = await cp.textContent('#safety');
     check(safety.includes('SMS') && safety.includes('tournesol'), 'the clerk gets the safe-contact profile');
+    // The clerk declines, with a reason and an organisation that could help.
+    await cp.fill('#reason', 'Aucune procédure ouverte à ce jour.');
+    await cp.selectOption('#suggested_org', 'cidff63');
+    await Promise.all([cp.waitForURL(/done=declined/), cp.click('button:text("Refuser")')]);
+    const declined = await cp.textContent('#history');
+    check(declined.includes('Aucune procédure') && declined.includes('cidff63'), 'declined with its reason and suggestion');
+    await landed(cp, 'referral-clerk-declined');
 
     // 4. The auditor verifies the log and reads the case's access report (webB's pages).
     const auditor = await enrolAndLogin(browser, 'dpo.audit');
@@ -412,6 +424,14 @@ async function main() {
 
     // 7. axe on every page of every user's navigation.
     for (const user of [referrer, psy, clerk, auditor, outsider, doctor]) await crawl(user);
+
+    // The person withdraws her consent: the referrer records it.
+    await rp.goto(new URL(referralPath, BASE).href);
+    await rp.fill('#withdraw_note', "Appel de la personne ce jour, elle retire son accord.");
+    await Promise.all([rp.waitForURL(/done=withdrawn/), rp.click('button.danger')]);
+    // (Her referral was closed meanwhile: it stays closed; the case's consent is gone.)
+    check((await rp.textContent('#notice')).includes("retrait de l'accord"), 'the withdrawal is recorded');
+    await landed(rp, 'referral-withdrawn');
 
     // Logout ends the session.
     await Promise.all([rp.waitForURL(/\/login/), rp.click('header form button')]);

@@ -30,6 +30,14 @@ pub fn rt_of(lang: &Lang) -> &'static RTexts {
     rt(*lang)
 }
 
+/// The query that keeps `lang` on a link (`""` for French, the default).
+pub fn lang_query(lang: &Lang) -> &'static str {
+    match lang {
+        Lang::Fr => "",
+        Lang::En => "?lang=en",
+    }
+}
+
 texts! {
     nav_label: "Menu principal" / "Main menu",
     nav_home: "Accueil" / "Home",
@@ -69,7 +77,7 @@ texts! {
     consent_purpose_legend: "Pour quelles raisons ?" / "For which purposes?",
     consent_cat_legend: "Quelles informations ?" / "Which information?",
     consent_until: "Jusqu'à quand (date) ?" / "Until when (date)?",
-    consent_until_hint: "Au format jour/mois/année, par exemple 31/12/2027." / "As day/month/year, e.g. 31/12/2027.",
+    consent_until_hint: "La date où son accord prend fin, par exemple le 31/12/2027." / "The day her agreement ends, e.g. 31/12/2027.",
     consent_method_legend: "Comment l'accord a-t-il été donné ?" / "How was the agreement given?",
     method_oral: "À l'oral (vous le notez)" / "Orally (you record it)",
     method_written: "Par écrit (formulaire signé)" / "In writing (signed form)",

@@ -702,7 +702,7 @@ fn step1_errors(lang: Lang, v: &Fields, today: Date) -> Vec<&'static str> {
     if !v.iter().any(|(k, val)| k.starts_with("cp_") && val == "on") {
         errs.push(t.err_consent_purpose);
     }
-    if !parse_date(fv(v, "until")).is_some_and(|d| d > today) {
+    if parse_date(fv(v, "until")).is_none_or(|d| d <= today) {
         errs.push(t.err_until);
     }
     if fv(v, "method").parse::<ConsentMethod>().is_err() {

@@ -360,9 +360,13 @@ async fn session_lifetimes(app: TestApp) {
             Payload::Empty,
         )
         .await;
-    // An unknown page still answers 404 before any session check; the home page redirects
-    // with the place to come back to.
-    assert_eq!(gone.status, 404);
+    // The expired session sends to the login page, with the place to come back to.
+    assert_eq!(gone.status, 303);
+    assert_eq!(
+        gone.header("location").as_deref(),
+        Some("/login?next=%2Finbox%3Fx%3D1"),
+        "back to the inbox after logging in again"
+    );
     let gone = app
         .send("GET", "/", &[session_header(&session)], Payload::Empty)
         .await;
