@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use passerelle_core::{CoreError, UserInfo};
-use passerelle_domain::enums::{OrgKind, Role};
+use passerelle_domain::enums::{OrgKind, ReferralStatus, Role};
 use serde::Deserialize;
 
 use crate::lang::Lang;
@@ -475,10 +475,12 @@ fn side_view(
         label: c.total.to_owned(),
         value: s.total.to_string(),
     }];
-    for (code, n) in &s.by_status {
+    // In the order of a referral's life, not alphabetical.
+    for status in ReferralStatus::ALL {
+        let code = status.as_str();
         figures.push(Figure {
             label: words::status(lang, code),
-            value: n.to_string(),
+            value: s.by_status.get(code).copied().unwrap_or(0).to_string(),
         });
     }
     let d = &s.acknowledgement_delay_seconds;
