@@ -48,6 +48,8 @@ const USERS: &[(&str, &str, &str)] = &[
     ("accueil.cidff", "cidff63", "receiver"),
     ("dpo.audit", "gisele-halimi", "auditor"),
     ("dr.urgences", "chu-urgences", "referrer"),
+    ("coord.halimi", "gisele-halimi", "coordinator"),
+    ("admin", "gisele-halimi", "admin"),
 ];
 
 /// The users who are health professionals (`--health-professional`).
