@@ -114,6 +114,16 @@ async function audit(page, name) {
   const size = page.viewportSize();
   await page.setViewportSize({ width: 360, height: 740 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (overflow > 360) {
+    // Name what sticks out, so that the failure says where to look.
+    const wide = await page.evaluate(() =>
+      [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > 361)
+        .slice(0, 8)
+        .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className ? `.${String(e.className).replace(/ /g, '.')}` : ''}`),
+    );
+    console.error(`   wider than 360 px: ${wide.join(', ')}`);
+  }
   await page.setViewportSize(size);
   check(overflow <= 360, `${name} fits 360 px (scrollWidth ${overflow})`);
   axeSeen.add(new URL(page.url()).pathname.replace(/^\/enrol\/.*/, '/enrol/…'));
