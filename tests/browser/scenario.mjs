@@ -390,8 +390,12 @@ async function main() {
       check((await ap.textContent('#verify-result')).includes('Le journal est intact'), 'the log verifies');
       const size = Number((await ap.textContent('#head-size')).trim());
       check(Number.isInteger(size) && size > 0, `the signed head's size is shown (${size})`);
-      check(/^[0-9a-f]{64}$/.test((await ap.textContent('#head-root')).trim()), "the signed head's root is shown");
-      check((await ap.textContent('#checkpoint')).includes(String(size)), 'the signed checkpoint names the size');
+      const root = (await ap.textContent('#head-root')).trim();
+      check(/^[0-9a-f]{64}$/.test(root), "the signed head's root is shown");
+      // The signed checkpoint (origin, size, base64 root, signature) is that same head.
+      const [, cpSize, cpRoot] = (await ap.textContent('#checkpoint')).split('\n');
+      check(cpSize === String(size) && Buffer.from(cpRoot, 'base64').toString('hex') === root,
+        'the signed checkpoint carries the same size and root');
       await noVictimString('/audit/verify');
     }
     {
