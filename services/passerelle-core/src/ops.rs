@@ -15,8 +15,8 @@ pub struct Gauges {
     pub audit_entries: u64,
     /// `sent` or `acknowledged` referrals past their due time.
     pub overdue_referrals: u64,
-    /// Notifications waiting to be sent, when the deployment has an outbox.
-    pub pending_notifications: Option<u64>,
+    /// Notices of the outbox waiting to be e-mailed (to organisations with an address).
+    pub pending_notifications: u64,
 }
 
 impl Core {
@@ -24,10 +24,11 @@ impl Core {
     pub async fn gauges(&self) -> CoreResult<Gauges> {
         let audit_entries = self.store().audit_head().await?.map_or(0, |h| h.size);
         let overdue_referrals = self.store().count_overdue(self.now()).await?;
+        let pending_notifications = self.store().count_pending_mail().await?;
         Ok(Gauges {
             audit_entries,
             overdue_referrals,
-            pending_notifications: None,
+            pending_notifications,
         })
     }
 

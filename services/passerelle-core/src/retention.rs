@@ -10,8 +10,8 @@
 //! clock starts at the filing. Each step leaves its audit leaf (`referral.archived`,
 //! `content.shredded`); metadata (ids, organisations, dates, states) stays for the log.
 //!
-//! [`Core::run_retention`] runs both stages once, under the `retention` job lock (one
-//! instance at a time); `serve` runs it on a schedule and `passerelle retention run` by
+//! [`Core::run_retention`] runs both stages once, as the leader of the `retention` job (one
+//! process at a time, `OpsStore::try_leader`); `serve` runs it on a schedule and `passerelle retention run` by
 //! hand. Every step is a compare-and-set, so two runs at once cannot do a step twice.
 
 use serde::{Deserialize, Serialize};
@@ -52,7 +52,7 @@ impl Default for RetentionPolicy {
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
-    /// Whether this run held the job lock (false: another instance was running it).
+    /// Whether this run led the job (false: another process was running it).
     pub ran: bool,
     /// Referrals archived.
     pub archived: u32,
@@ -210,13 +210,16 @@ impl Core {
         Ok(view)
     }
 
-    /// Runs both retention stages once, as of now, under the `retention` job lock.
+    /// Runs both retention stages once, as of now, as the leader of the `retention` job
+    /// ([`passerelle_store::OpsStore::try_leader`], the deployment's one leader election:
+    /// a PostgreSQL advisory lock, a file lock beside a SQLite database), so that neither
+    /// another instance nor `passerelle retention run` by hand runs it at the same time.
     pub async fn run_retention(
         &self,
         policy: &RetentionPolicy,
         ctx: &RequestCtx,
     ) -> CoreResult<RetentionReport> {
-        let Some(lock) = self.store().try_job_lock("retention").await? else {
+        let Some(lock) = self.store().try_leader("retention").await? else {
             return Ok(RetentionReport::default());
         };
         let result = self.retention_stages(policy, ctx).await;

@@ -190,10 +190,10 @@ async fn scenario(w: World) {
     w.at(T0 + Duration::days(730) - Duration::minutes(1));
     let r = w.core.run_retention(&policy, &ctx).await.unwrap();
     assert_eq!((r.ran, r.archived, r.shredded), (true, 0, 0));
-    // Another holder of the job lock: this run does nothing.
+    // Another leader of the retention job: this run does nothing.
     let lock = w
         .store
-        .try_job_lock("retention")
+        .try_leader("retention")
         .await
         .unwrap()
         .expect("free");

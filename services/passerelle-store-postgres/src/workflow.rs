@@ -1,11 +1,9 @@
 //! The workflow part of the port on PostgreSQL: tasks, retention stages, the notification
-//! outbox, notice addresses, archive reads and the job lock.
+//! outbox, notice addresses and archive reads (jobs elect their leader with
+//! `OpsStore::try_leader`, `ops.rs`).
 //!
 //! - Mail claims lock the rows they take (`FOR UPDATE OF n SKIP LOCKED`), so instances
 //!   sending at once never claim the same notification.
-//! - The job lock is a session-level advisory lock (`pg_try_advisory_lock`) held on a
-//!   connection taken out of the pool: releasing unlocks and closes it; if the process dies,
-//!   PostgreSQL ends the session and frees the lock.
 
 use async_trait::async_trait;
 use passerelle_domain::ids::*;
@@ -47,37 +45,6 @@ fn notification_row(row: &PgRow) -> StoreResult<NotificationRow> {
 
 fn ids(rows: Vec<PgRow>) -> StoreResult<Vec<ReferralId>> {
     rows.iter().map(|r| Ok(ReferralId(get(r, "id")?))).collect()
-}
-
-/// The advisory lock key of a job: a stable 64-bit FNV-1a of `passerelle:` and its name.
-fn job_key(job: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in b"passerelle:".iter().chain(job.as_bytes()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
-}
-
-struct PgJobLock {
-    conn: sqlx::PgConnection,
-    key: i64,
-}
-
-#[async_trait]
-impl JobLock for PgJobLock {
-    async fn release(self: Box<Self>) {
-        use sqlx::Connection;
-        let PgJobLock { mut conn, key } = *self;
-        if let Err(e) = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(key)
-            .execute(&mut conn)
-            .await
-        {
-            tracing::warn!(error = %e, "could not unlock a job lock; closing its session frees it");
-        }
-        let _ = conn.close().await;
-    }
 }
 
 #[async_trait]
@@ -268,23 +235,6 @@ impl WorkflowStore for PgStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)
-    }
-
-    async fn try_job_lock(&self, job: &str) -> StoreResult<Option<Box<dyn JobLock>>> {
-        let key = job_key(job);
-        let mut conn = self.pool.acquire().await.map_err(db)?.detach();
-        let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS locked")
-            .bind(key)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(db)?;
-        let locked: bool = get(&row, "locked")?;
-        if !locked {
-            use sqlx::Connection;
-            let _ = conn.close().await;
-            return Ok(None);
-        }
-        Ok(Some(Box::new(PgJobLock { conn, key })))
     }
 }
 

@@ -38,7 +38,6 @@ conformance!(
     retention_stages,
     notification_outbox,
     archive_reads,
-    job_lock,
 );
 
 #[tokio::test]

@@ -52,6 +52,17 @@ impl OpsStore for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn count_pending_mail(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications n JOIN org_notify o ON o.org_id = n.org_id \
+             WHERE n.mailed_at IS NULL AND n.mail_given_up_at IS NULL",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn try_leader(&self, job: &str) -> StoreResult<Option<LeaderGuard>> {
         if !valid_job(job) {
             return Err(StoreError::Other("invalid job name".into()));

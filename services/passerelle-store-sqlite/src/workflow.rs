@@ -1,11 +1,11 @@
 //! The workflow part of the port on SQLite: tasks, retention stages, the notification
-//! outbox, notice addresses, archive reads and the (process-wide) job lock.
+//! outbox, notice addresses and archive reads (jobs elect their leader with
+//! `OpsStore::try_leader`, `ops.rs`).
 //!
 //! Writes outside a [`passerelle_store::StoreTx`] (mail claims and marks) take this
 //! process's write turn first, like every transaction, and run in `BEGIN IMMEDIATE`.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use passerelle_domain::ids::*;
@@ -47,34 +47,6 @@ fn notification_row(row: &SqliteRow) -> StoreResult<NotificationRow> {
 
 fn ids(rows: Vec<SqliteRow>) -> StoreResult<Vec<ReferralId>> {
     rows.iter().map(|r| Ok(ReferralId(get(r, "id")?))).collect()
-}
-
-/// Jobs held in this process, by database file and job name.
-static HELD: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-struct SqliteJobLock {
-    key: String,
-}
-
-impl SqliteJobLock {
-    fn free(&self) {
-        HELD.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
-    }
-}
-
-#[async_trait]
-impl JobLock for SqliteJobLock {
-    async fn release(self: Box<Self>) {
-        // Drop frees it.
-    }
-}
-
-impl Drop for SqliteJobLock {
-    fn drop(&mut self) {
-        self.free();
-    }
 }
 
 impl SqliteStore {
@@ -284,21 +256,6 @@ impl WorkflowStore for SqliteStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)
-    }
-
-    async fn try_job_lock(&self, job: &str) -> StoreResult<Option<Box<dyn JobLock>>> {
-        let file = self
-            .main
-            .connect_options()
-            .get_filename()
-            .display()
-            .to_string();
-        let key = format!("{file}\u{0}{job}");
-        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-        if !held.insert(key.clone()) {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(SqliteJobLock { key })))
     }
 }
 

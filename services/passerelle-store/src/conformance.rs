@@ -284,7 +284,6 @@ pub async fn run_all(store: &dyn Store, raw: &dyn RawExec) {
     retention_stages(store).await;
     notification_outbox(store).await;
     archive_reads(store).await;
-    job_lock(store).await;
     identity::run_all(store).await;
 }
 

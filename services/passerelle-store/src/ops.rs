@@ -69,6 +69,10 @@ pub trait OpsStore: Send + Sync {
     /// Number of `sent` or `acknowledged` referrals with `due_at < now`.
     async fn count_overdue(&self, now: OffsetDateTime) -> StoreResult<u64>;
 
+    /// Number of notices in the outbox still to be e-mailed: not mailed, not given up, for
+    /// an organisation with a notification address.
+    async fn count_pending_mail(&self) -> StoreResult<u64>;
+
     /// Tries to become the only leader of `job` (a short ASCII name) in the deployment;
     /// `None` when another holder has it.
     async fn try_leader(&self, job: &str) -> StoreResult<Option<LeaderGuard>>;

@@ -123,14 +123,6 @@ pub struct ArchiveReadRow {
     pub sealed_reason: Vec<u8>,
 }
 
-/// The right to run a scheduled job now: held by one instance at a time (a PostgreSQL
-/// advisory lock; a process-wide lock on SQLite, which serves a single instance).
-#[async_trait]
-pub trait JobLock: Send {
-    /// Gives the right back.
-    async fn release(self: Box<Self>);
-}
-
 /// Workflow reads.
 #[async_trait]
 pub trait WorkflowStore: Send + Sync {
@@ -177,8 +169,6 @@ pub trait WorkflowStore: Send + Sync {
         at: OffsetDateTime,
         give_up: bool,
     ) -> StoreResult<()>;
-    /// Tries to take the lock of the scheduled job `job`; `None` when another holder has it.
-    async fn try_job_lock(&self, job: &str) -> StoreResult<Option<Box<dyn JobLock>>>;
 }
 
 /// Workflow writes, inside a transaction.

@@ -6,7 +6,8 @@
 //! - `passerelle_http_request_duration_seconds{method, route}` (histogram);
 //! - computed at each scrape from the database: `passerelle_audit_entries` (the audit
 //!   head's size), `passerelle_referrals_overdue` (`sent`/`acknowledged` past `due_at`),
-//!   `passerelle_notifications_pending` (when the outbox exists), `passerelle_database_up`;
+//!   `passerelle_notifications_pending` (outbox notices not yet e-mailed to an organisation
+//!   with an address), `passerelle_database_up`;
 //! - set by the binary: `passerelle_leader{job}`, `passerelle_tls_reloads_total{outcome}`,
 //!   `passerelle_build_info{version}`.
 //!
@@ -127,9 +128,7 @@ pub async fn serve(
             metrics::gauge!("passerelle_database_up").set(1.0);
             metrics::gauge!("passerelle_audit_entries").set(g.audit_entries as f64);
             metrics::gauge!("passerelle_referrals_overdue").set(g.overdue_referrals as f64);
-            if let Some(n) = g.pending_notifications {
-                metrics::gauge!("passerelle_notifications_pending").set(n as f64);
-            }
+            metrics::gauge!("passerelle_notifications_pending").set(g.pending_notifications as f64);
         }
         Err(e) => {
             tracing::warn!(error = %e, "metrics: the database did not answer");

@@ -23,8 +23,13 @@
 //! referral's id, reference, case, attachment or task id. Successes that change something
 //! get a referral of their own; afterwards the shared referrals are as they were.
 //!
-//! **Adding a route**: the test fails until the route has its row in [`MATRIX`] (and a row
-//! without its route fails too). Write the row from CONTRACT.md, not from the code: the
+//! Every denial leaves its leaf: each answer is checked to have appended exactly the audit
+//! leaves (action and outcome) [`expected_leaves`] says — an anonymous `auth.failed` for a
+//! missing or bad credential, `referral.denied` (or the route's own action) with `role`,
+//! `not-party` or `side`, the rule of a `422`, the read or change of a success.
+//!
+//! **Adding a route**: the test fails until the route has its row in [`MATRIX`], with its
+//! audit leaves if it is an API route (and a row without its route fails too). Write the row from CONTRACT.md, not from the code: the
 //! roles that may call it, the sides of a referral that may, and the answer in each state.
 
 mod support;

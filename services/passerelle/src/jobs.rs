@@ -1,6 +1,9 @@
 //! The background jobs of `serve`: the retention job on a schedule (one instance at a time
-//! runs it: core takes the `retention` job lock, a PostgreSQL advisory lock), and the
-//! e-mail sender of notices when `PASSERELLE_SMTP_URL` is set.
+//! runs it: each run, core takes the leadership of the `retention` job through the one
+//! leader election, `OpsStore::try_leader` — a PostgreSQL advisory lock, a file lock beside
+//! a SQLite database — also against `passerelle retention run` by hand), and the e-mail
+//! sender of notices when `PASSERELLE_SMTP_URL` is set (no leader: rows are claimed with
+//! `FOR UPDATE SKIP LOCKED`).
 //!
 //! Neither logs anything about a case: counts, notification ids and error kinds only.
 

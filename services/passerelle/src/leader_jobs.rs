@@ -8,8 +8,10 @@
 //! the instance that leads.
 //!
 //! Jobs: `checkpoint-witness` (copies the current signed audit head to the checkpoint
-//! folder when the newest checkpoint there is older). Retention and notification
-//! delivery register here too as they land (see ARCHITECTURE.md).
+//! folder when the newest checkpoint there is older). The retention job (`jobs.rs`) uses
+//! the same election, taken for each run only (`Core::run_retention`), so that an
+//! operator's `passerelle retention run` can run between two scheduled ones; there is no
+//! other job lock.
 
 use std::time::Duration;
 

@@ -198,6 +198,50 @@ async fn sqlite_deployment_moves_to_postgres() {
         stdout.contains("referrals opened on the target: 12"),
         "{stdout}"
     );
+    // Every table of the source is copied, whole, or explicitly excluded: a table added by
+    // a later migration cannot be forgotten. Listed from SQLite's own catalogue, not from
+    // the code under test.
+    const EXCLUDED: &[&str] = &[
+        // Migration bookkeeping: the target ran its own migrations.
+        "_sqlx_migrations",
+        // SQLite's internal tables.
+        "sqlite_sequence",
+        "sqlite_stat1",
+        "sqlite_stat4",
+    ];
+    let keystore = d.data_dir().join("keys/keystore.db");
+    let sqlite3 = |db: &std::path::Path, sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(db)
+            .arg(sql)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let mut listed = 0;
+    for (area, db) in [
+        ("main", d.data_dir().join("passerelle.db")),
+        ("keystore", keystore),
+    ] {
+        let names = sqlite3(
+            &db,
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        );
+        for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
+            if EXCLUDED.contains(&name) {
+                continue;
+            }
+            listed += 1;
+            let rows = sqlite3(&db, &format!("SELECT count(*) FROM \"{name}\""));
+            let line = format!("  {area}.{name}: {rows} rows");
+            assert!(
+                stdout.lines().any(|l| l == line),
+                "{area}.{name} ({rows} rows) is neither copied nor excluded:\n{stdout}"
+            );
+        }
+    }
+    assert!(listed >= 20, "{listed} tables");
     // The target's log: the source's entries verbatim, then the migration's.
     let q = |sql: &str| target.query(sql);
     assert_eq!(

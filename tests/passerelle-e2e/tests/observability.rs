@@ -129,6 +129,13 @@ async fn flow(backend: Backend) {
         .expect("token")
         .to_owned();
 
+    // The receiving organisation gets its notices by e-mail; no SMTP server is configured
+    // here, so they stay in the outbox, pending.
+    run(
+        &["org", "set-email", "avec63", "accueil@avec63.example"],
+        None,
+    );
+
     let server = d.serve_opts(ServeOptions {
         env: vec![
             ("RUST_LOG".into(), "debug".into()),
@@ -246,6 +253,19 @@ async fn flow(backend: Backend) {
     );
     // No id of any referral in the metrics.
     assert!(!m2.contains(&id));
+    // The filing queued one notice for the receiver, not mailed (no SMTP configured).
+    assert_eq!(sample(&m1, "passerelle_notifications_pending "), Some(1.0));
+    // Past its due time, unanswered, the referral is overdue (it was opened:
+    // `acknowledged`), and the gauge says so at the next scrape.
+    let past = match &d.backend {
+        Backend::Sqlite => "due_at - 7 * 86400000000".to_owned(),
+        _ => "due_at - interval '7 days'".to_owned(),
+    };
+    d.sql(&format!("UPDATE referrals SET due_at = {past}"));
+    let m3 = scrape(s).await;
+    assert_eq!(sample(&m3, "passerelle_referrals_overdue "), Some(1.0));
+    assert_eq!(sample(&m3, "passerelle_notifications_pending "), Some(1.0));
+    assert!(sample(&m3, "passerelle_audit_entries ").is_some_and(|n| n >= entries + 1.0));
 
     let log = server.log();
     assert!(server.stop().success());

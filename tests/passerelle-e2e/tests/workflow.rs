@@ -1334,7 +1334,7 @@ async fn retention(e: &E) {
         &e.call(
             "POST",
             &path,
-            "psy.bernard",
+            "coord.avec",
             Some(json!({ "reason": REASON })),
         )
         .await,

@@ -1,5 +1,5 @@
 //! Conformance checks of the workflow part of the port: tasks, retention stages, the
-//! notification outbox and its mail claims, notice addresses, archive reads, job locks.
+//! notification outbox and its mail claims, notice addresses, archive reads.
 
 use time::macros::datetime;
 
@@ -443,28 +443,4 @@ pub async fn archive_reads(store: &dyn Store) {
         ..read
     };
     assert!(tx.insert_archive_read(&orphan).await.is_err());
-}
-
-/// A job lock is held by one holder at a time and free again once released.
-pub async fn job_lock(store: &dyn Store) {
-    let job = name("job");
-    let first = store.try_job_lock(&job).await.expect("lock");
-    let first = first.expect("a free lock is taken");
-    assert!(
-        store.try_job_lock(&job).await.expect("lock").is_none(),
-        "held: a second holder waits"
-    );
-    let other = store
-        .try_job_lock(&name("job"))
-        .await
-        .expect("lock")
-        .expect("another job's lock is free");
-    first.release().await;
-    let again = store
-        .try_job_lock(&job)
-        .await
-        .expect("lock")
-        .expect("released: free again");
-    again.release().await;
-    other.release().await;
 }
