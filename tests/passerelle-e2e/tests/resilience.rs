@@ -1,6 +1,6 @@
 //! Crash and fault tests against the real binary (issue 9):
 //! - `kill -9` of `serve` at random moments of a stream of concurrent filings and reads,
-//!   restart, repeat (`PASSERELLE_CRASH_CYCLES`, default 50 on SQLite and 20 on
+//!   restart, repeat (`PASSERELLE_CRASH_CYCLES`, default 50 on SQLite and 10 on
 //!   PostgreSQL): no acknowledged referral lost or altered, no duplicate, no ciphertext or
 //!   referral without its key wraps, no action without its audit leaf, `audit verify`
 //!   passes after every kill;
@@ -479,7 +479,7 @@ async fn kill_9_under_load_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_load_on_postgres() {
     if let Some(pg) = Backend::postgres() {
-        crash_cycles(pg, cycles(20)).await;
+        crash_cycles(pg, cycles(10)).await;
     }
 }
 
