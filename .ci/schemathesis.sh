@@ -5,7 +5,8 @@
 #
 # Usage: .ci/schemathesis.sh [MAX_EXAMPLES]   (default 10 per operation: the CI run)
 # Env:   PASSERELLE_BIN (default target/debug/passerelle), ST (the schemathesis command,
-#        default `schemathesis`), ST_ARGS (more schemathesis arguments), ST_SEED.
+#        default `schemathesis`), ST_ARGS (more schemathesis arguments), ST_SEED,
+#        ST_ROLES (the roles whose tokens are used, default all five).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples="${1:-10}"
@@ -36,7 +37,8 @@ done
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="https://127.0.0.1:$port"
-PASSERELLE_LISTEN="127.0.0.1:$port" p serve >"$work/serve.log" 2>&1 &
+PASSERELLE_LISTEN="127.0.0.1:$port" PASSERELLE_LOG_FORMAT=json \
+  "$bin" --data-dir "$data" serve >"$work/serve.log" 2>&1 &
 server=$!
 # Poll readiness (bounded), never a fixed wait.
 for _ in $(seq 1 600); do
@@ -60,26 +62,15 @@ done
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 status=0
-for role in "${roles[@]}"; do
+for role in ${ST_ROLES:-${roles[*]}}; do
   echo "=== schemathesis as the $role (max $examples examples per operation, seed $seed)"
   # shellcheck disable=SC2086
   "$st" run proto/openapi.yaml --url "$base" --tls-verify false \
     -H "Authorization: Bearer ${token[$role]}" \
     --checks "$checks" --max-examples "$examples" --seed "$seed" \
-    --request-timeout 30 --no-color --warnings off \
-    --report ndjson --report-ndjson-path "$work/$role.ndjson" ${ST_ARGS:-} || status=1
-  if [ -f "$work/$role.ndjson" ]; then
-    python3 - "$work/$role.ndjson" "$role" <<'EOF'
-import json, sys
-n = 0
-with open(sys.argv[1]) as f:
-    for line in f:
-        n += line.count('"response":') if '"ScenarioFinished"' in line else 0
-print(f"{sys.argv[2]}: about {n} requests recorded")
-EOF
-  fi
+    --request-timeout 30 --no-color --warnings off ${ST_ARGS:-} || status=1
 done
-if grep -q '"level":"ERROR"' "$work/serve.log" && grep -q 'panicked' "$work/serve.log"; then
+if grep -q 'panicked' "$work/serve.log"; then
   echo "the server panicked" >&2
   status=1
 fi
