@@ -201,17 +201,17 @@ impl Load {
                     let a = acked.lock().expect("lock");
                     (!a.is_empty()).then(|| a[rand_u64() as usize % a.len()].clone())
                 };
-                let open = pick.as_ref().filter(|_| i % 3 != 0);
+                let open = pick.as_ref().filter(|_| !i.is_multiple_of(3));
                 let path = match open {
                     Some((id, _)) => format!("/api/v1/referrals/{id}"),
                     None => "/api/v1/referrals?box=inbox".to_owned(),
                 };
                 match send(&client, &base, reqwest::Method::GET, &path, &token, None).await {
                     Ok(r) if r.status == 200 => {
-                        if let Some((id, narrative)) = open {
-                            if r.json["notes"]["narrative"] != narrative.as_str() {
-                                wrong.lock().expect("lock").push(id.clone());
-                            }
+                        if let Some((id, narrative)) = open
+                            && r.json["notes"]["narrative"] != narrative.as_str()
+                        {
+                            wrong.lock().expect("lock").push(id.clone());
                         }
                     }
                     Ok(r) => {
@@ -271,10 +271,8 @@ async fn until_ready_is(server: &Server, status: u16, within: Duration) {
             .send()
             .await
             .map(|r| r.status().as_u16());
-        if let Ok(s) = &got {
-            if *s == status {
-                return;
-            }
+        if got.as_ref().is_ok_and(|s| *s == status) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
