@@ -6,7 +6,8 @@
 # Usage: .ci/schemathesis.sh [MAX_EXAMPLES]   (default 10 per operation: the CI run)
 # Env:   PASSERELLE_BIN (default target/debug/passerelle), ST (the schemathesis command,
 #        default `schemathesis`), ST_ARGS (more schemathesis arguments), ST_SEED,
-#        ST_ROLES (the roles whose tokens are used, default all five).
+#        ST_ROLES (the roles whose tokens are used, default all five), ST_LOG (a file to
+#        keep the server's log in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples="${1:-10}"
@@ -17,6 +18,7 @@ work="$(mktemp -d)"
 server=""
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  if [ -n "${ST_LOG:-}" ] && [ -f "$work/serve.log" ]; then cp "$work/serve.log" "$ST_LOG"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
