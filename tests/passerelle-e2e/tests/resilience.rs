@@ -679,9 +679,14 @@ async fn postgres_outage_under_load() {
     load.wait_acks(acks_down + 8).await;
     let recovered = up.elapsed();
     let (acked, refusals) = load.finish().await;
-    assert!(!refusals.is_empty(), "some requests met the outage");
+    assert!(
+        refusals.iter().any(|(status, _, _)| *status == 503),
+        "some requests met the outage"
+    );
     for (status, ct, t) in &refusals {
-        assert_eq!(*status, 503, "{t}");
+        // 503 during the outage; the reader, which runs as fast as it can with one token,
+        // may also meet its rate limit (429), a documented answer too.
+        assert!(*status == 503 || *status == 429, "{status} {t}");
         assert_eq!(ct, "application/problem+json");
     }
     let acked: HashMap<String, String> = acked.into_iter().collect();
@@ -690,7 +695,7 @@ async fn postgres_outage_under_load() {
     let total = check_all_readable(&s, &server, &acked).await;
     assert!(server.stop().success());
     eprintln!(
-        "outage run: down {:.1} s, {} refusals (all 503 problem+json), recovered {:.1} s after \
+        "outage run: down {:.1} s, {} refusals (503 problem+json), recovered {:.1} s after \
          PostgreSQL was back, {} acknowledged, {total} stored, 0 lost",
         up.duration_since(down).as_secs_f64(),
         refusals.len(),
