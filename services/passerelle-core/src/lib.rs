@@ -74,6 +74,9 @@ use std::sync::atomic::AtomicU64;
 use passerelle_store::Store;
 use passerelle_vault::Vault;
 
+/// How long `/readyz` waits for the database to answer before reporting it unavailable.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Result of a use case.
 pub type CoreResult<T> = Result<T, CoreError>;
 
@@ -133,9 +136,14 @@ impl Core {
         self.inner.clock.now()
     }
 
-    /// Whether the database answers (`/readyz`).
+    /// Whether the database answers (`/readyz`), within [`READY_TIMEOUT`]: during an outage
+    /// the pool keeps retrying to connect until its acquire timeout, and a probe must not
+    /// hang that long.
     pub async fn ready(&self) -> bool {
-        self.store().ping().await.is_ok()
+        matches!(
+            tokio::time::timeout(READY_TIMEOUT, self.store().ping()).await,
+            Ok(Ok(()))
+        )
     }
 
     /// The storage backend's name, for logs.

@@ -39,8 +39,10 @@ use std::time::Duration;
 use passerelle_store::{StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-/// How long a caller waits for a free connection of the pool (then: `Unavailable`).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a free connection of the pool (then: `Unavailable`). While
+/// the database is down the pool keeps retrying to connect for this long: requests answer
+/// 503 after it, so it stays short.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per instance.
 const MAX_CONNECTIONS: u32 = 10;
 

@@ -82,6 +82,7 @@ impl SqliteStore {
         let main = SqlitePoolOptions::new()
             .max_connections(MAIN_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _meta| Box::pin(settled(conn)))
             .connect_with(options)
             .await
             .map_err(error::db)?;
@@ -97,6 +98,7 @@ impl SqliteStore {
         let keystore = SqlitePoolOptions::new()
             .max_connections(KEYSTORE_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _meta| Box::pin(settled(conn)))
             .connect_with(keystore_options)
             .await
             .map_err(error::db)?;
@@ -124,6 +126,19 @@ impl SqliteStore {
         self.main.close().await;
         self.keystore.close().await;
     }
+}
+
+/// Whether a connection given back to a pool may serve again: no transaction left open.
+///
+/// A transaction dropped without commit queues a `ROLLBACK`; the ping runs after it (the
+/// connection's commands run in order). A failed `COMMIT` (a full disk, an I/O error) may
+/// have ended the transaction inside SQLite already: sqlx's `ROLLBACK` then fails and sqlx
+/// still counts the transaction as open, so every later `BEGIN IMMEDIATE` on that connection
+/// would fail. Such a connection is closed instead of returned (`false`).
+async fn settled(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 fn is_memory(path: &Path) -> bool {

@@ -124,3 +124,34 @@ async fn other_schemes_are_refused() {
     let r = SqliteStore::connect("postgres://localhost/x", &dir.path().join("k.db")).await;
     assert!(matches!(r, Err(StoreError::Other(_))));
 }
+
+/// A `COMMIT` that fails after SQLite already ended the transaction (as on a full disk)
+/// must not leave a connection that sqlx believes is still in a transaction in the pool:
+/// every later write transaction on it would fail. Reproduced by ending the transaction
+/// behind sqlx's back, then committing.
+#[tokio::test]
+async fn a_failed_commit_does_not_poison_the_pool() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let store = open(dir.path()).await;
+    {
+        let mut tx = store
+            .pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .expect("begin");
+        sqlx::query("ROLLBACK")
+            .execute(&mut *tx)
+            .await
+            .expect("rollback behind sqlx's back");
+        assert!(
+            tx.commit().await.is_err(),
+            "COMMIT with no transaction fails"
+        );
+    }
+    // More transactions than the pool has connections: each connection serves at least once.
+    for i in 0..24 {
+        let tx = store.begin().await;
+        assert!(tx.is_ok(), "transaction {i}: {:?}", tx.err());
+        tx.expect("begun").commit().await.expect("commit");
+    }
+}

@@ -32,6 +32,7 @@ pub fn wrap(router: Router<AppState>, config: &WebConfig) -> Router<AppState> {
             limiter,
             crate::ratelimit::limit,
         ))
+        .layer(middleware::from_fn(close_when_body_unread))
         .layer(middleware::from_fn(problem_request_id))
         .layer(middleware::from_fn(access_log))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BYTES))
@@ -81,6 +82,41 @@ pub fn wrap(router: Router<AppState>, config: &WebConfig) -> Router<AppState> {
 async fn fallback(method: axum::http::Method) -> Response {
     let _ = method;
     Problem::not_found().into_response()
+}
+
+/// Answers with `Connection: close` (HTTP/1) when the request had a body that was not read
+/// to its end: a refusal before the handler (rate limit, authentication, a body too large)
+/// leaves it unread, and hyper then closes the connection. Without the header a client
+/// reusing the connection for its next request would meet a closed socket (schemathesis
+/// found it: "EOF occurred in violation of protocol" after a 429).
+async fn close_when_body_unread(req: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let has_body = req.version() <= axum::http::Version::HTTP_11
+        && (req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
+    if !has_body {
+        return next.run(req).await;
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let flag = read.clone();
+    let (parts, body) = req.into_parts();
+    let end = futures::stream::once(async move {
+        flag.store(true, Ordering::SeqCst);
+        None::<Result<axum::body::Bytes, axum::Error>>
+    })
+    .filter_map(futures::future::ready);
+    let body = axum::body::Body::from_stream(body.into_data_stream().chain(end));
+    let mut res = next.run(Request::from_parts(parts, body)).await;
+    if !read.load(Ordering::SeqCst) {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 /// Adds the request id to problem bodies (they are rendered before it is known).
