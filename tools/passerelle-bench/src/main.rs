@@ -52,6 +52,9 @@ struct Args {
     /// Audit leaves to verify (default 1,000,000; 100,000 with --quick).
     #[arg(long)]
     leaves: Option<u64>,
+    /// Only these parts (comma-separated): sqlite, postgres, audit, notes. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// How long each load runs.
@@ -118,6 +121,7 @@ async fn run(args: Args) -> Result<()> {
         }
     };
     let started = Instant::now();
+    let part = |p: &str| args.only.is_empty() || args.only.iter().any(|o| o == p);
     eprintln!(
         "passerelle-bench: server {} ({}); 2-core machines shared with compilers give noisy figures",
         bin.display(),
@@ -139,7 +143,12 @@ async fn run(args: Args) -> Result<()> {
         }
         std::fs::write(&file, &data)?;
     }
-    let age_times = match limits::age_cli(&file) {
+    let age_run = if part("sqlite") || part("postgres") {
+        limits::age_cli(&file)
+    } else {
+        Err(anyhow::anyhow!("not needed"))
+    };
+    let age_times = match age_run {
         Ok(t) => Some(t),
         Err(e) => {
             eprintln!("age tool: {e:#}; the attachment rows have no limit");
@@ -148,13 +157,16 @@ async fn run(args: Args) -> Result<()> {
     };
 
     // SQLite.
-    eprintln!("[sqlite] deployment…");
-    let d = Deployment::init(&bin, None)?;
-    service(&d, "SQLite", &plan, &file, age_times, &mut rows).await?;
-    drop(d);
+    if part("sqlite") {
+        eprintln!("[sqlite] deployment…");
+        let d = Deployment::init(&bin, None)?;
+        service(&d, "SQLite", &plan, &file, age_times, &mut rows).await?;
+        drop(d);
+    }
 
     // PostgreSQL.
-    if args.skip_postgres {
+    if !part("postgres") {
+    } else if args.skip_postgres {
         eprintln!("[postgres] skipped (--skip-postgres)");
     } else {
         eprintln!("[postgres] deployment…");
@@ -167,8 +179,20 @@ async fn run(args: Args) -> Result<()> {
     }
 
     // Audit verification.
+    if part("audit") {
+        audit_rows(&bin, &plan, &mut rows).await?;
+    }
+
+    // Sealing 4 KiB notes in process: the vault next to the age library.
+    if part("notes") {
+        rows.push(notes()?);
+    }
+    report_out(&args.out, args.quick, &rows, started)
+}
+
+async fn audit_rows(bin: &std::path::Path, plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
     eprintln!("[audit] writing {} leaves through the store…", plan.leaves);
-    let d = Deployment::init(&bin, None)?;
+    let d = Deployment::init(bin, None)?;
     let data_dir = d.data_dir();
     let v = audit::run(&data_dir, plan.leaves, || {
         let out = d.run(&["audit", "verify"])?;
@@ -196,11 +220,11 @@ async fn run(args: Args) -> Result<()> {
         ),
     ));
     drop(d);
+    Ok(())
+}
 
-    // Sealing 4 KiB notes in process: the vault next to the age library.
-    rows.push(notes()?);
-
-    let table = report::table(&rows);
+fn report_out(out: &std::path::Path, quick: bool, rows: &[Row], started: Instant) -> Result<()> {
+    let table = report::table(rows);
     println!("\n{table}");
     println!(
         "{} rows, {} PASS, {} FAIL; {:.0} s",
@@ -209,17 +233,17 @@ async fn run(args: Args) -> Result<()> {
         rows.iter().filter(|r| r.verdict == "FAIL").count(),
         started.elapsed().as_secs_f64()
     );
-    if let Some(dir) = args.out.parent() {
+    if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let json = serde_json::json!({
-        "quick": args.quick,
+        "quick": quick,
         "date": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "rows": rows,
     });
-    std::fs::write(&args.out, serde_json::to_string_pretty(&json)?)?;
-    println!("report written to {}", args.out.display());
+    std::fs::write(out, serde_json::to_string_pretty(&json)?)?;
+    println!("report written to {}", out.display());
     Ok(())
 }
 
