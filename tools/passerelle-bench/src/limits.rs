@@ -138,7 +138,7 @@ pub async fn sqlite_direct(clients: usize, warmup: Duration, secs: Duration) -> 
     let writer = Arc::new(tokio::sync::Semaphore::new(1));
     let body: Arc<Vec<u8>> = Arc::new(
         (0..4096u32)
-            .map(|i| ((i * 2_654_435_761) >> 13) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect(),
     );
     let op: load::Op = Arc::new(move |_w, i| {

@@ -705,7 +705,7 @@ async fn attachment(
         (peak - rest).max(0.0),
         "MiB",
         64.0,
-        format!("peak {peak:.0} MiB, rest {rest:.0} MiB, during upload and download"),
+        format!("peak {peak:.0} MiB during upload and download, {rest:.0} MiB just before"),
     ));
     Ok(())
 }
