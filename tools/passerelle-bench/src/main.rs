@@ -55,6 +55,10 @@ struct Args {
     /// Only these parts (comma-separated): sqlite, postgres, audit, notes. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Keep the audit part's data dir (its path is printed): to profile
+    /// `passerelle audit verify` on it again.
+    #[arg(long)]
+    keep_audit_dir: bool,
 }
 
 /// How long each load runs.
@@ -180,7 +184,7 @@ async fn run(args: Args) -> Result<()> {
 
     // Audit verification.
     if part("audit") {
-        audit_rows(&bin, &plan, &mut rows).await?;
+        audit_rows(&bin, &plan, args.keep_audit_dir, &mut rows).await?;
     }
 
     // Sealing 4 KiB notes in process: the vault next to the age library.
@@ -190,7 +194,12 @@ async fn run(args: Args) -> Result<()> {
     report_out(&args.out, args.quick, &rows, started)
 }
 
-async fn audit_rows(bin: &std::path::Path, plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
+async fn audit_rows(
+    bin: &std::path::Path,
+    plan: &Plan,
+    keep: bool,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     eprintln!("[audit] writing {} leaves through the store…", plan.leaves);
     let d = Deployment::init(bin, None)?;
     let data_dir = d.data_dir();
@@ -219,7 +228,13 @@ async fn audit_rows(bin: &std::path::Path, plan: &Plan, rows: &mut Vec<Row>) -> 
             mb
         ),
     ));
-    drop(d);
+    if keep {
+        let Deployment { dir, .. } = d;
+        eprintln!(
+            "[audit] data dir kept: {}",
+            dir.keep().join("data").display()
+        );
+    }
     Ok(())
 }
 
