@@ -36,7 +36,7 @@ use crate::server::{Deployment, PgDb, RssPeak, SPREAD, Server};
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// A short run (about two minutes): shorter loads, 100,000 audit leaves.
+    /// A short run (about two minutes): 2 s loads, 50,000 audit leaves.
     #[arg(long)]
     quick: bool,
     /// The server binary (default: `passerelle` next to this program, i.e.
@@ -107,11 +107,11 @@ async fn run(args: Args) -> Result<()> {
     let bin = locate_bin(args.bin)?;
     let plan = if args.quick {
         Plan {
-            warmup: Duration::from_millis(500),
-            load: Duration::from_secs(3),
+            warmup: Duration::from_millis(300),
+            load: Duration::from_secs(2),
             levels: [1, 16, 64],
             read_concurrency: 16,
-            leaves: args.leaves.unwrap_or(100_000),
+            leaves: args.leaves.unwrap_or(50_000),
             attachment: 100 << 20,
         }
     } else {
