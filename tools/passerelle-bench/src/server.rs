@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 /// service limits every client address (50 requests/s sustained) and every credential
 /// (20/s): a benchmark from one address with one token would measure the rate limiter,
 /// not the service. Spreading the load keeps every limit's code path on every request.
-pub const SPREAD: usize = 16;
+pub const SPREAD: usize = 64;
 
 /// Where the PostgreSQL server is (`BENCH_DATABASE_URL` overrides).
 pub fn pg_admin_url() -> String {
