@@ -250,7 +250,7 @@ impl BareAxum {
             .context("the bare axum server did not start")?;
         Ok(BareAxum {
             base: format!("https://{addr}"),
-            clients: Clients::new(cert_pem.as_bytes())?,
+            clients: Clients::new(cert_pem.as_bytes(), crate::server::SPREAD)?,
             shutdown: Some(stop_tx),
             thread: Some(thread),
         })

@@ -69,6 +69,7 @@ struct Plan {
     read_concurrency: usize,
     leaves: u64,
     attachment: usize,
+    spread: usize,
 }
 
 /// SHA-256.
@@ -113,6 +114,7 @@ async fn run(args: Args) -> Result<()> {
             read_concurrency: 16,
             leaves: args.leaves.unwrap_or(50_000),
             attachment: 100 << 20,
+            spread: 16,
         }
     } else {
         Plan {
@@ -122,6 +124,7 @@ async fn run(args: Args) -> Result<()> {
             read_concurrency: 16,
             leaves: args.leaves.unwrap_or(1_000_000),
             attachment: 100 << 20,
+            spread: SPREAD,
         }
     };
     let started = Instant::now();
@@ -340,15 +343,18 @@ async fn service(
         "receiver",
     ])?;
     let t = Instant::now();
-    let senders = Arc::new(d.tokens("agent.bench", SPREAD)?);
-    let receivers = Arc::new(d.tokens("psy.bench", SPREAD)?);
+    let senders = Arc::new(d.tokens("agent.bench", plan.spread)?);
+    let receivers = Arc::new(d.tokens("psy.bench", plan.spread)?);
     eprintln!(
         "[{backend}] {} tokens issued in {:.1} s",
-        2 * SPREAD,
+        2 * plan.spread,
         t.elapsed().as_secs_f64()
     );
     let max = (plan.attachment + (8 << 20)).to_string();
-    let srv = d.serve(&[("PASSERELLE_MAX_ATTACHMENT_BYTES", max.as_str())])?;
+    let srv = d.serve(
+        &[("PASSERELLE_MAX_ATTACHMENT_BYTES", max.as_str())],
+        plan.spread,
+    )?;
     let pid = srv.pid();
     // At rest: ready, its pools open, one request served.
     let (_, c) = srv.clients.pick();

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-/// How many client addresses (127.0.0.2…) and tokens per user the load is spread over. The
-/// service limits every client address (50 requests/s sustained) and every credential
-/// (20/s): a benchmark from one address with one token would measure the rate limiter,
-/// not the service. Spreading the load keeps every limit's code path on every request.
+/// How many client addresses (127.0.0.2…) and tokens per user the load is spread over in a
+/// full run (a quick run's 2 s loads need 16). The service limits every client address
+/// (50 requests/s sustained) and every credential (20/s): a benchmark from one address
+/// with one token would measure the rate limiter, not the service. Spreading the load
+/// keeps every limit's code path on every request.
 pub const SPREAD: usize = 64;
 
 /// Where the PostgreSQL server is (`BENCH_DATABASE_URL` overrides).
@@ -135,7 +136,7 @@ impl Deployment {
     }
 
     /// Starts `serve` on a free port and waits until it prints where it listens.
-    pub fn serve(&self, env: &[(&str, &str)]) -> Result<Server> {
+    pub fn serve(&self, env: &[(&str, &str)], spread: usize) -> Result<Server> {
         let log = std::fs::File::create(self.dir.path().join("server.log"))?;
         let mut c = self.command();
         c.arg("serve")
@@ -168,7 +169,7 @@ impl Deployment {
             .context("the generated certificate")?;
         Ok(Server {
             base,
-            clients: Clients::new(&cert)?,
+            clients: Clients::new(&cert, spread)?,
             child,
         })
     }
@@ -182,9 +183,9 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// [`SPREAD`] clients trusting `cert_pem`.
-    pub fn new(cert_pem: &[u8]) -> Result<Clients> {
-        let clients = (0..SPREAD)
+    /// `spread` clients trusting `cert_pem`.
+    pub fn new(cert_pem: &[u8], spread: usize) -> Result<Clients> {
+        let clients = (0..spread.clamp(1, 250))
             .map(|i| {
                 reqwest::Client::builder()
                     .add_root_certificate(reqwest::Certificate::from_pem(cert_pem)?)
