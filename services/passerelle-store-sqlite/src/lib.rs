@@ -74,7 +74,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Rows cross from SQLite's worker thread in batches of this many instead of 50:
+            // long reads (`audit verify`, exports) wake the reading task less often.
+            .row_buffer_size(1024);
         let path = options.get_filename();
         if !is_memory(path) && !path.exists() {
             create_private(path, false)?;

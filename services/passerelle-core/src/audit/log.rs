@@ -21,6 +21,11 @@ use crate::{CoreError, CoreResult};
 
 /// Leaves read per page: memory stays bounded whatever the log's size.
 pub const PAGE: u32 = 1000;
+
+/// Leaves read at once by [`AuditLog::verify`]: large pages cost a few MiB and keep the
+/// database's per-query work out of the way of the hashing.
+const VERIFY_PAGE: u32 = 10_000;
+
 /// Rounds of catching up with concurrent appends before giving up.
 const MAX_ROUNDS: u32 = 20;
 /// Candidates from the checkpoint folder confirmed (by signature) while naming an entry.
@@ -113,7 +118,7 @@ impl AuditLog {
 
     /// Verifies the whole log: every leaf (hash, decoding, search columns), dense indexes,
     /// the root, the head's signature, the latest checkpoint of the checkpoint folder and
-    /// `against` (a kept checkpoint's text). Leaves are streamed in pages of [`PAGE`];
+    /// `against` (a kept checkpoint's text). Leaves are streamed in pages of 10,000;
     /// appends made meanwhile by running instances are followed. A failure names the
     /// first bad entry whenever the leaves or the folder's checkpoints allow it.
     pub async fn verify(&self, against: Option<&str>) -> CoreResult<VerifyReport> {
@@ -197,7 +202,7 @@ impl AuditLog {
     ) -> CoreResult<Result<u64, VerifyFailure>> {
         let fetch = |from: u64| {
             let store = self.store.clone();
-            tokio::spawn(async move { store.audit_leaves(from, PAGE).await })
+            tokio::spawn(async move { store.audit_leaves(from, VERIFY_PAGE).await })
         };
         let mut fed = 0;
         let mut pending = Some(fetch(*next));
@@ -205,7 +210,7 @@ impl AuditLog {
             let page = reading
                 .await
                 .map_err(|e| CoreError::Internal(format!("audit page reader: {e}")))??;
-            let full = page.len() == PAGE as usize;
+            let full = page.len() == VERIFY_PAGE as usize;
             if let (true, Some(last)) = (full, page.last()) {
                 // Rows come by seq: the next page starts after this one, gaps or not.
                 pending = Some(fetch(last.seq.saturating_add(1)));

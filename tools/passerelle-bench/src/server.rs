@@ -1,0 +1,296 @@
+//! A deployment of the real `passerelle` binary: its own data dir, organisations, users and
+//! tokens made with its CLI, `serve` on a free port over HTTPS, and HTTPS clients that trust
+//! only the certificate it generated.
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// How many client addresses (127.0.0.2…) and tokens per user the load is spread over in a
+/// full run (a quick run's 2 s loads need 16). The service limits every client address
+/// (50 requests/s sustained) and every credential (20/s): a benchmark from one address
+/// with one token would measure the rate limiter, not the service. Spreading the load
+/// keeps every limit's code path on every request.
+pub const SPREAD: usize = 64;
+
+/// Where the PostgreSQL server is (`BENCH_DATABASE_URL` overrides).
+pub fn pg_admin_url() -> String {
+    std::env::var("PASSERELLE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Runs one statement with `psql` on `url`; returns its unaligned output.
+pub fn psql(url: &str, sql: &str) -> Result<String> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+        .output()
+        .context("cannot run psql (package postgresql-client)")?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A fresh PostgreSQL database, dropped with the value.
+pub struct PgDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+}
+
+impl PgDb {
+    /// Creates `passerelle_bench_<random>`.
+    pub fn create(prefix: &str) -> Result<PgDb> {
+        let admin = pg_admin_url();
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        psql(&admin, &format!("CREATE DATABASE {name}"))?;
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Ok(PgDb {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = psql(
+            &pg_admin_url(),
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// One deployment of the binary.
+pub struct Deployment {
+    bin: PathBuf,
+    /// The temporary folder holding the data dir and the server's log.
+    pub dir: tempfile::TempDir,
+    /// PostgreSQL database, or `None` for the SQLite default.
+    pub pg: Option<PgDb>,
+}
+
+impl Deployment {
+    /// A fresh deployment, `passerelle init` done.
+    pub fn init(bin: &Path, pg: Option<PgDb>) -> Result<Deployment> {
+        let d = Deployment {
+            bin: bin.to_owned(),
+            dir: tempfile::Builder::new()
+                .prefix("passerelle-bench")
+                .tempdir()?,
+            pg,
+        };
+        d.run(&["init"])?;
+        Ok(d)
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `passerelle --data-dir … ARGS` on this deployment's database.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--data-dir").arg(self.data_dir());
+        c.env_remove("PASSERELLE_DATABASE_URL");
+        c.env("PASSERELLE_LOG_FORMAT", "json");
+        if let Some(pg) = &self.pg {
+            c.env("PASSERELLE_DATABASE_URL", &pg.url);
+        }
+        c
+    }
+
+    /// Runs a command to success; returns its stdout.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "passerelle {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Issues `n` tokens for `user` (the token is the last line of stdout).
+    pub fn tokens(&self, user: &str, n: usize) -> Result<Vec<String>> {
+        (0..n)
+            .map(|_| {
+                let out = self.run(&["token", "issue", user, "--ttl", "1d"])?;
+                Ok(out.lines().last().unwrap_or_default().trim().to_owned())
+            })
+            .collect()
+    }
+
+    /// Starts `serve` on a free port and waits until it prints where it listens.
+    pub fn serve(&self, env: &[(&str, &str)], spread: usize) -> Result<Server> {
+        let log = std::fs::File::create(self.dir.path().join("server.log"))?;
+        let mut c = self.command();
+        c.arg("serve")
+            .env("PASSERELLE_LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = c.spawn().context("cannot start passerelle serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Passerelle listens on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+                bail!("the server did not start: {log}");
+            }
+        };
+        let cert = std::fs::read(self.data_dir().join("tls/cert.pem"))
+            .context("the generated certificate")?;
+        Ok(Server {
+            base,
+            clients: Clients::new(&cert, spread)?,
+            child,
+        })
+    }
+}
+
+/// HTTPS clients trusting one certificate, each bound to its own loopback address.
+#[derive(Clone)]
+pub struct Clients {
+    clients: Arc<Vec<reqwest::Client>>,
+    next: Arc<AtomicU64>,
+}
+
+impl Clients {
+    /// `spread` clients trusting `cert_pem`.
+    pub fn new(cert_pem: &[u8], spread: usize) -> Result<Clients> {
+        let clients = (0..spread.clamp(1, 250))
+            .map(|i| {
+                reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(cert_pem)?)
+                    .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i as u8)))
+                    .http1_only()
+                    .pool_max_idle_per_host(128)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Clients {
+            clients: Arc::new(clients),
+            next: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The next client, round robin, and its index (to pick the matching token).
+    pub fn pick(&self) -> (usize, &reqwest::Client) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.clients.len();
+        (i, &self.clients[i])
+    }
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    /// `https://127.0.0.1:PORT`
+    pub base: String,
+    /// Clients trusting its certificate.
+    pub clients: Clients,
+    child: Child,
+}
+
+impl Server {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `/proc/PID/status` field in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Resident memory now, MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
+}
+
+/// Samples the resident memory of a process until stopped; the peak is the larger of the
+/// samples and the kernel's high-water mark (reset at the start when the kernel allows).
+pub struct RssPeak {
+    pid: u32,
+    hwm_reset: bool,
+    stop: Arc<AtomicBool>,
+    peak_kib: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssPeak {
+    /// Starts sampling every 10 ms.
+    pub fn start(pid: u32) -> RssPeak {
+        // "5" resets the peak resident set size (VmHWM) of the process.
+        let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak_kib = Arc::new(AtomicU64::new(status_kib(pid, "VmRSS:").unwrap_or(0)));
+        let (s, p) = (stop.clone(), peak_kib.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(v) = status_kib(pid, "VmRSS:") {
+                    p.fetch_max(v, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        RssPeak {
+            pid,
+            hwm_reset,
+            stop,
+            peak_kib,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops; the peak in MiB.
+    pub fn finish(mut self) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Without the reset, the high-water mark is the process's whole life: samples only.
+        let hwm = if self.hwm_reset {
+            status_kib(self.pid, "VmHWM:").unwrap_or(0)
+        } else {
+            0
+        };
+        self.peak_kib.load(Ordering::Relaxed).max(hwm) as f64 / 1024.0
+    }
+}
