@@ -122,14 +122,26 @@ impl ContentStore for PgStore {
         seq: u32,
         bytes: &[u8],
     ) -> StoreResult<()> {
+        let seq = i32::try_from(seq).map_err(|_| StoreError::Other("chunk out of range".into()))?;
+        // A chunk commits without waiting for its own WAL flush: nothing reads it until the
+        // attachment's completing transaction (the `attachment.uploaded` leaf), which waits
+        // for its flush and so flushes every earlier record of the WAL, these chunks'
+        // included. A crash before that loses at most chunks of an upload never
+        // acknowledged, which the stale-upload sweep removes. One WAL flush per upload
+        // instead of one per MiB.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         let done = sqlx::query(
             "INSERT INTO attachment_chunks (attachment_id, seq, bytes) SELECT $1, $2, $3 \
              WHERE EXISTS (SELECT 1 FROM attachments WHERE id = $1 AND completed_at IS NULL)",
         )
         .bind(id.0)
-        .bind(i32::try_from(seq).map_err(|_| StoreError::Other("chunk out of range".into()))?)
+        .bind(seq)
         .bind(bytes)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(crate::error::conflict("attachment chunk"))?;
         if done.rows_affected() != 1 {
@@ -137,7 +149,7 @@ impl ContentStore for PgStore {
                 "the attachment is not open for upload".into(),
             ));
         }
-        Ok(())
+        tx.commit().await.map_err(db)
     }
 
     async fn attachment_chunk(&self, id: AttachmentId, seq: u32) -> StoreResult<Option<Vec<u8>>> {

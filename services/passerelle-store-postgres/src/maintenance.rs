@@ -210,11 +210,18 @@ impl PgStore {
         Ok(())
     }
 
-    /// Moves every identity column's sequence past the largest copied value.
+    /// Moves every identity column's sequence past the largest copied value, then analyses
+    /// every table: the copy filled them in minutes, and until autovacuum's next pass the
+    /// planner would plan with the statistics of empty tables (an inbox page read by a
+    /// bitmap scan and a sort of every row instead of one walk of its index).
     pub async fn finish_import(&self, tables: &[Table]) -> StoreResult<()> {
         for t in tables {
+            let full = format!("{}.{}", quote(schema(t.area)), quote(&t.name));
+            sqlx::query(AssertSqlSafe(format!("ANALYZE {full}")))
+                .execute(self.pool())
+                .await
+                .map_err(db)?;
             for c in t.columns.iter().filter(|c| c.identity) {
-                let full = format!("{}.{}", quote(schema(t.area)), quote(&t.name));
                 let sql = format!(
                     "SELECT setval(pg_get_serial_sequence('{}', '{}'), \
                      GREATEST((SELECT max({}) FROM {}), 1), \
