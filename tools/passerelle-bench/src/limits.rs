@@ -320,3 +320,137 @@ pub fn age_cli(file: &Path) -> Result<(f64, f64)> {
     }
     Ok((enc, dec))
 }
+
+/// The database alone storing and reading back a file in chunks the service's size, with
+/// the service's statements and durability: what an attachment's storage costs before any
+/// TLS, sealing or hashing. Megabytes per second up and down.
+pub struct ChunkFloor {
+    /// Storing every chunk, then one durable commit.
+    pub up_mb_s: f64,
+    /// Reading every chunk back by its key.
+    pub down_mb_s: f64,
+}
+
+/// Chunk size of the service's attachment storage (`passerelle_core::CHUNK_BYTES`).
+const CHUNK: usize = passerelle_core::CHUNK_BYTES;
+
+/// A chunk by its key, as the service reads one.
+const READ_CHUNK: &str = "SELECT bytes FROM chunks WHERE attachment_id = $1 AND seq = $2";
+
+impl ChunkFloor {
+    /// Times reading back every chunk of a `len`-byte file stored in `up_secs`, one point
+    /// read (`read(seq)`) per chunk.
+    async fn read_back<F, Fut>(len: usize, up_secs: f64, read: F) -> Result<ChunkFloor>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, sqlx::Error>>,
+    {
+        let t = Instant::now();
+        let mut got = 0usize;
+        for seq in 0..len.div_ceil(CHUNK) {
+            got += read(seq).await?.len();
+        }
+        let down = t.elapsed().as_secs_f64();
+        Ok(ChunkFloor {
+            up_mb_s: len as f64 / 1e6 / up_secs,
+            down_mb_s: got as f64 / 1e6 / down,
+        })
+    }
+}
+
+/// [`ChunkFloor`] on SQLite: WAL, `synchronous=FULL`, one autocommitted insert per chunk
+/// (the service's `put_attachment_chunk`), then a point read per chunk.
+pub async fn sqlite_chunks(file: &Path) -> Result<ChunkFloor> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    use std::str::FromStr;
+    let data = std::fs::read(file)?;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("chunks.db").display());
+    let opts = SqliteConnectOptions::from_str(&url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE chunks (attachment_id BLOB NOT NULL, seq INTEGER NOT NULL, \
+         bytes BLOB NOT NULL, PRIMARY KEY (attachment_id, seq)) STRICT",
+    )
+    .execute(&pool)
+    .await?;
+    let id = uuid::Uuid::new_v4();
+    let t = Instant::now();
+    for (seq, c) in data.chunks(CHUNK).enumerate() {
+        sqlx::query("INSERT INTO chunks (attachment_id, seq, bytes) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(seq as i64)
+            .bind(c)
+            .execute(&pool)
+            .await?;
+    }
+    let up = t.elapsed().as_secs_f64();
+    let floor = ChunkFloor::read_back(data.len(), up, |seq| {
+        sqlx::query_scalar(READ_CHUNK)
+            .bind(id)
+            .bind(seq as i64)
+            .fetch_one(&pool)
+    })
+    .await?;
+    pool.close().await;
+    Ok(floor)
+}
+
+/// [`ChunkFloor`] on PostgreSQL: a fresh database, `bytea` stored uncompressed
+/// (`STORAGE EXTERNAL`, as the service's table), one insert per chunk committed without
+/// waiting for its flush and one flushed commit at the end (the service's way), then a
+/// point read per chunk.
+pub async fn pg_chunks(file: &Path) -> Result<ChunkFloor> {
+    let data = std::fs::read(file)?;
+    let db = PgDb::create("passerelle_bench_chunks")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&db.url)
+        .await?;
+    for stmt in [
+        "CREATE TABLE chunks (attachment_id uuid NOT NULL, seq integer NOT NULL, \
+         bytes bytea NOT NULL, PRIMARY KEY (attachment_id, seq))",
+        "ALTER TABLE chunks ALTER COLUMN bytes SET STORAGE EXTERNAL",
+        "CREATE TABLE done (attachment_id uuid PRIMARY KEY)",
+    ] {
+        sqlx::query(stmt).execute(&pool).await?;
+    }
+    let id = uuid::Uuid::new_v4();
+    let t = Instant::now();
+    for (seq, c) in data.chunks(CHUNK).enumerate() {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO chunks (attachment_id, seq, bytes) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(seq as i32)
+            .bind(c)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    sqlx::query("INSERT INTO done (attachment_id) VALUES ($1)")
+        .bind(id)
+        .execute(&pool)
+        .await?;
+    let up = t.elapsed().as_secs_f64();
+    let floor = ChunkFloor::read_back(data.len(), up, |seq| {
+        sqlx::query_scalar(READ_CHUNK)
+            .bind(id)
+            .bind(seq as i32)
+            .fetch_one(&pool)
+    })
+    .await?;
+    pool.close().await;
+    drop(db);
+    Ok(floor)
+}

@@ -23,6 +23,45 @@ pub struct Measure {
     pub p99_ms: f64,
     /// Operations completed.
     pub count: u64,
+    /// CPU time spent per operation while measuring, when the load was run with
+    /// [`run_with_cpu`].
+    pub cpu: Option<CpuPerOp>,
+}
+
+/// CPU time per operation, milliseconds, split by who spent it: the figure that says how
+/// many operations per second the machine's cores can carry at most.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuPerOp {
+    /// The server process (with SQLite, the database too: it runs inside it).
+    pub server_ms: f64,
+    /// Every PostgreSQL process (0 on SQLite).
+    pub database_ms: f64,
+    /// This harness: the HTTPS clients, on the same cores.
+    pub client_ms: f64,
+}
+
+impl CpuPerOp {
+    /// Every party's CPU time per operation.
+    pub fn total_ms(&self) -> f64 {
+        self.server_ms + self.database_ms + self.client_ms
+    }
+
+    /// The rate the machine's cores could carry if they did nothing else, per second.
+    pub fn bound(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        cores * 1000.0 / self.total_ms().max(1e-6)
+    }
+
+    /// One line for a row's detail.
+    pub fn describe(&self) -> String {
+        format!(
+            "CPU per request: server {:.2} ms, PostgreSQL {:.2} ms, harness {:.2} ms: the cores carry at most {:.0}/s",
+            self.server_ms,
+            self.database_ms,
+            self.client_ms,
+            self.bound()
+        )
+    }
 }
 
 impl Measure {
@@ -41,6 +80,7 @@ impl Measure {
             p50_ms: q(0.50),
             p99_ms: q(0.99),
             count: lat.len() as u64,
+            cpu: None,
         }
     }
 }
@@ -52,7 +92,25 @@ pub async fn run(
     duration: Duration,
     op: Op,
 ) -> Result<Measure> {
+    run_with_cpu(None, concurrency, warmup, duration, op).await
+}
+
+/// [`run`], also reading the CPU time of the server `pid`, of PostgreSQL and of this
+/// process over the measured window (after the warm-up).
+pub async fn run_with_cpu(
+    pid: Option<u32>,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    op: Op,
+) -> Result<Measure> {
     let start = Instant::now();
+    let sampler = pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep(warmup).await;
+            crate::server::CpuSample::take(pid)
+        })
+    });
     let measure_from = start + warmup;
     let end = measure_from + duration;
     let mut workers = Vec::new();
@@ -85,5 +143,11 @@ pub async fn run(
     if all.is_empty() {
         bail!("no operation completed");
     }
-    Ok(Measure::from_latencies(all, elapsed))
+    let ops = all.len() as f64;
+    let mut m = Measure::from_latencies(all, elapsed);
+    if let Some(sampler) = sampler {
+        let before = sampler.await?;
+        m.cpu = Some(before.per_op(&before.again(), ops));
+    }
+    Ok(m)
 }

@@ -239,6 +239,84 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time (user + system) of a process so far, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The command name (field 2) may hold spaces: count fields after its closing ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, i.e. 12th and 13th after the name.
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// CPU ticks of every process named `postgres` (the server and its backends).
+fn postgres_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(cpu_ticks)
+        .sum()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).
+fn ticks_per_second() -> f64 {
+    static TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// The CPU time of the server, of PostgreSQL and of this harness at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSample {
+    pid: u32,
+    server: u64,
+    database: u64,
+    client: u64,
+}
+
+impl CpuSample {
+    /// Reads them now.
+    pub fn take(pid: u32) -> CpuSample {
+        CpuSample {
+            pid,
+            server: cpu_ticks(pid),
+            database: postgres_ticks(),
+            client: cpu_ticks(std::process::id()),
+        }
+    }
+
+    /// Reads them again for the same server.
+    pub fn again(&self) -> CpuSample {
+        CpuSample::take(self.pid)
+    }
+
+    /// CPU milliseconds per operation between `self` and `later`, over `ops` operations.
+    pub fn per_op(&self, later: &CpuSample, ops: f64) -> crate::load::CpuPerOp {
+        let ms = |a: u64, b: u64| b.saturating_sub(a) as f64 * 1000.0 / ticks_per_second() / ops;
+        crate::load::CpuPerOp {
+            server_ms: ms(self.server, later.server),
+            database_ms: ms(self.database, later.database),
+            client_ms: ms(self.client, later.client),
+        }
+    }
+}
+
 /// Resident memory now, MiB.
 pub fn rss_mib(pid: u32) -> f64 {
     status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
