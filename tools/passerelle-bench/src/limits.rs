@@ -61,6 +61,7 @@ pub fn pgbench(bin: &Path, db: &PgDb, clients: usize, secs: u64) -> Result<Measu
     let script = dir.path().join("filing.sql");
     std::fs::write(&script, PG_SCRIPT)?;
     let prefix = dir.path().join("log");
+    let cpu = crate::server::ChildCpu::start();
     let out = Command::new(bin)
         .current_dir(dir.path())
         .args([
@@ -106,6 +107,7 @@ pub fn pgbench(bin: &Path, db: &PgDb, clients: usize, secs: u64) -> Result<Measu
     }
     let mut m = Measure::from_latencies(lat, Duration::from_secs(secs));
     m.rate = tps;
+    m.cpu = Some(cpu.per_op(tps * secs as f64));
     Ok(m)
 }
 
@@ -172,7 +174,8 @@ pub async fn sqlite_direct(clients: usize, warmup: Duration, secs: Duration) -> 
             Ok(())
         })
     });
-    load::run(clients, warmup, secs, op).await
+    // The transactions run in this process: its CPU per transaction is the limit's.
+    load::run_in_process(clients, warmup, secs, op).await
 }
 
 /// A bare axum route over the same TLS (a self-signed rcgen certificate, rustls with ring,

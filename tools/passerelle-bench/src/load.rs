@@ -30,7 +30,7 @@ pub struct Measure {
 
 /// CPU time per operation, milliseconds, split by who spent it: the figure that says how
 /// many operations per second the machine's cores can carry at most.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CpuPerOp {
     /// The server process (with SQLite, the database too: it runs inside it).
     pub server_ms: f64,
@@ -85,18 +85,26 @@ impl Measure {
     }
 }
 
-/// Runs `op` on `concurrency` workers for `duration` (after `warmup`, not counted).
-pub async fn run(
+/// [`run_with_cpu`] for a load whose both ends run in this process (a limit: the bare route, the
+/// direct SQLite transaction): its CPU per operation is this process's, counted once.
+pub async fn run_in_process(
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
     op: Op,
 ) -> Result<Measure> {
-    run_with_cpu(None, concurrency, warmup, duration, op).await
+    let mut m = run_with_cpu(Some(std::process::id()), concurrency, warmup, duration, op).await?;
+    m.cpu = m.cpu.map(|c| CpuPerOp {
+        server_ms: 0.0,
+        database_ms: 0.0,
+        client_ms: c.server_ms,
+    });
+    Ok(m)
 }
 
-/// [`run`], also reading the CPU time of the server `pid`, of PostgreSQL and of this
-/// process over the measured window (after the warm-up).
+/// Runs `op` on `concurrency` workers for `duration` (after `warmup`, not counted); with a
+/// server `pid`, also reads the CPU time of that server, of PostgreSQL and of this process
+/// over the measured window (after the warm-up).
 pub async fn run_with_cpu(
     pid: Option<u32>,
     concurrency: usize,

@@ -24,9 +24,27 @@ pub struct Row {
     pub verdict: String,
     /// Latencies and other details.
     pub detail: String,
+    /// CPU milliseconds per request of the figure (server, PostgreSQL, harness), when
+    /// measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<crate::load::CpuPerOp>,
+    /// The same for its limit, when measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_cpu_ms: Option<crate::load::CpuPerOp>,
 }
 
 impl Row {
+    /// With the CPU per request of the figure and of its limit.
+    pub fn with_cpu(
+        mut self,
+        cpu: Option<crate::load::CpuPerOp>,
+        limit: Option<crate::load::CpuPerOp>,
+    ) -> Row {
+        self.cpu_ms = cpu;
+        self.limit_cpu_ms = limit;
+        self
+    }
+
     /// A figure compared to a limit, passing when the ratio is at least `min_ratio`.
     pub fn ratio(
         figure: impl Into<String>,
@@ -56,6 +74,8 @@ impl Row {
             target,
             verdict: verdict.to_owned(),
             detail: detail.into(),
+            cpu_ms: None,
+            limit_cpu_ms: None,
         }
     }
 
@@ -77,6 +97,8 @@ impl Row {
             target: format!("< {max} {unit}"),
             verdict: if value < max { "PASS" } else { "FAIL" }.to_owned(),
             detail: detail.into(),
+            cpu_ms: None,
+            limit_cpu_ms: None,
         }
     }
 }

@@ -239,17 +239,53 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// CPU time (user + system) of a process so far, in clock ticks (`/proc/PID/stat`).
-fn cpu_ticks(pid: u32) -> u64 {
+/// CPU time (user + system) of a process so far, in clock ticks (`/proc/PID/stat`); with
+/// `children`, that of its children already waited for instead.
+fn stat_ticks(pid: u32, children: bool) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
     // The command name (field 2) may hold spaces: count fields after its closing ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15, i.e. 12th and 13th after the name.
+    // utime, stime, cutime, cstime are fields 14 to 17, i.e. from the 12th after the name.
     let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12)
+    if children {
+        field(13) + field(14)
+    } else {
+        field(11) + field(12)
+    }
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    stat_ticks(pid, false)
+}
+
+/// CPU milliseconds per operation of a limit run outside this process: every PostgreSQL
+/// process and this process's children waited for meanwhile (`pgbench`).
+pub struct ChildCpu {
+    database: u64,
+    children: u64,
+}
+
+impl ChildCpu {
+    /// Reads them now.
+    pub fn start() -> ChildCpu {
+        ChildCpu {
+            database: postgres_ticks(),
+            children: stat_ticks(std::process::id(), true),
+        }
+    }
+
+    /// Per operation since [`ChildCpu::start`], over `ops` operations.
+    pub fn per_op(&self, ops: f64) -> crate::load::CpuPerOp {
+        let ms = |a: u64, b: u64| b.saturating_sub(a) as f64 * 1000.0 / ticks_per_second() / ops;
+        crate::load::CpuPerOp {
+            server_ms: 0.0,
+            database_ms: ms(self.database, postgres_ticks()),
+            client_ms: ms(self.children, stat_ticks(std::process::id(), true)),
+        }
+    }
 }
 
 /// CPU ticks of every process named `postgres` (the server and its backends).
