@@ -85,7 +85,8 @@ impl SqliteStore {
         let main = SqlitePoolOptions::new()
             .max_connections(MAIN_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_release(|conn, _meta| Box::pin(settled(conn)))
+            .test_before_acquire(false)
+            .before_acquire(|conn, _meta| Box::pin(settled(conn)))
             .connect_with(options)
             .await
             .map_err(error::db)?;
@@ -101,7 +102,8 @@ impl SqliteStore {
         let keystore = SqlitePoolOptions::new()
             .max_connections(KEYSTORE_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_release(|conn, _meta| Box::pin(settled(conn)))
+            .test_before_acquire(false)
+            .before_acquire(|conn, _meta| Box::pin(settled(conn)))
             .connect_with(keystore_options)
             .await
             .map_err(error::db)?;
@@ -131,16 +133,24 @@ impl SqliteStore {
     }
 }
 
-/// Whether a connection given back to a pool may serve again: no transaction left open.
+/// Whether an idle connection may serve again: no transaction left open. Checked when it
+/// is taken from the pool (`before_acquire`), not when it is given back.
 ///
-/// A transaction dropped without commit queues a `ROLLBACK`; the ping runs after it (the
-/// connection's commands run in order). A failed `COMMIT` (a full disk, an I/O error) may
-/// have ended the transaction inside SQLite already: sqlx's `ROLLBACK` then fails and sqlx
-/// still counts the transaction as open, so every later `BEGIN IMMEDIATE` on that connection
-/// would fail. Such a connection is closed instead of returned (`false`).
+/// A transaction dropped without commit queues a `ROLLBACK`, and a future dropped after
+/// sending `BEGIN` leaves it queued: sqlx pings every connection given back to its pool,
+/// and the ping runs after them (a connection's commands run in order on its worker
+/// thread), so once idle the connection's transaction depth is final. A failed `COMMIT` (a
+/// full disk, an I/O error) may have ended the transaction inside SQLite already: sqlx's
+/// `ROLLBACK` then fails and sqlx still counts the transaction as open, so every later
+/// `BEGIN IMMEDIATE` on that connection would fail. Such a connection is closed instead of
+/// served (`false`).
+///
+/// No ping of its own, and none before acquiring (`test_before_acquire(false)`): an
+/// in-process SQLite connection cannot be broken by a network, and each ping is a round
+/// trip to the connection's worker thread (two thread wake-ups). With both, every
+/// statement run on the pool cost four round trips; now two.
 async fn settled(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
-    conn.ping().await?;
     Ok(!conn.is_in_transaction())
 }
 
