@@ -114,7 +114,7 @@ async fn run(args: Args) -> Result<()> {
             read_concurrency: 16,
             leaves: args.leaves.unwrap_or(50_000),
             attachment: 100 << 20,
-            spread: 16,
+            spread: 64,
         }
     } else {
         Plan {
@@ -532,6 +532,12 @@ async fn service(
                 }
                 let r = req.send().await?;
                 if !r.status().is_success() {
+                    if r.status() == 429 {
+                        bail!(
+                            "GET answered 429: the load outran the rate limits of the {} client addresses and tokens it is spread over",
+                            clients.count()
+                        );
+                    }
                     bail!("GET answered {}", r.status());
                 }
                 r.bytes().await?;
