@@ -11,7 +11,7 @@ use crate::enums::{ConsentBasis, Role, str_enum};
 use crate::ids::*;
 
 mod codec;
-pub use codec::{LEAF_FORMAT_VERSION, LeafDecodeError};
+pub use codec::{LEAF_FORMAT_VERSION, LeafDecodeError, LeafView, OutcomeRef};
 
 str_enum!(
     /// Every action the log records (CONTRACT.md "Actions recorded", and more).

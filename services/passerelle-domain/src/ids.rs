@@ -117,6 +117,11 @@ macro_rules! text_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Whether `s` would parse (without building the value).
+            pub fn is_valid(s: &str) -> bool {
+                valid_ident(s, $dot)
+            }
         }
 
         impl FromStr for $name {

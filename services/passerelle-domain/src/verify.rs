@@ -27,7 +27,7 @@
 
 use std::fmt;
 
-use crate::audit::AuditLeaf;
+use crate::audit::{AuditLeaf, LeafView};
 use crate::checkpoint::{self, Checkpoint};
 use crate::merkle::{CompactRange, Hash, empty_root, leaf_hash};
 
@@ -194,6 +194,17 @@ impl Verifier {
         bytes: &[u8],
         stored_hash: &Hash,
     ) -> Result<AuditLeaf, VerifyFailure> {
+        self.feed_view(seq, bytes, stored_hash).map(|v| v.to_leaf())
+    }
+
+    /// Like [`Verifier::feed_leaf`], the leaf decoded in place (no allocation): what
+    /// whole-log verification runs on every leaf.
+    pub fn feed_view<'b>(
+        &mut self,
+        seq: u64,
+        bytes: &'b [u8],
+        stored_hash: &Hash,
+    ) -> Result<LeafView<'b>, VerifyFailure> {
         if let Some(f) = &self.failed {
             return Err(f.clone());
         }
@@ -217,12 +228,12 @@ impl Verifier {
         self.failed.clone().unwrap_or(f)
     }
 
-    fn feed_inner(
+    fn feed_inner<'b>(
         &mut self,
         seq: u64,
-        bytes: &[u8],
+        bytes: &'b [u8],
         stored_hash: &Hash,
-    ) -> Result<AuditLeaf, VerifyFailure> {
+    ) -> Result<LeafView<'b>, VerifyFailure> {
         let next = self.range.size();
         if seq > next {
             return fail(
@@ -237,7 +248,7 @@ impl Verifier {
         if h != *stored_hash {
             return fail(Some(seq), "stored leaf hash does not match the leaf bytes");
         }
-        let leaf = match AuditLeaf::decode(bytes) {
+        let leaf = match LeafView::decode(bytes) {
             Ok(leaf) => leaf,
             Err(e) => return fail(Some(seq), format!("leaf does not decode: {e}")),
         };

@@ -365,6 +365,36 @@ impl Store for PgStore {
         all(rows, leaf_row)
     }
 
+    async fn audit_leaf_batch(&self, from: u64, limit: u32) -> StoreResult<AuditLeafBatch> {
+        // One row for the whole page: each leaf packed by PostgreSQL itself (binary send
+        // functions for the integers and the case id, the text as UTF-8), concatenated in
+        // seq order; the format is `passerelle_store::leaf_batch`'s.
+        let row = sqlx::query(
+            "SELECT count(*) AS n, max(seq) AS last, string_agg( \
+                 int8send(seq) \
+                 || int8send((extract(epoch FROM at) * 1000000)::bigint) \
+                 || int4send(length(leaf_hash) + 1) || int4send(length(bytes) + 1) \
+                 || int4send(coalesce(length(convert_to(actor, 'UTF8')) + 1, 0)) \
+                 || int4send(coalesce(length(convert_to(org, 'UTF8')) + 1, 0)) \
+                 || int4send(length(convert_to(action, 'UTF8')) + 1) \
+                 || int4send(coalesce(length(convert_to(target, 'UTF8')) + 1, 0)) \
+                 || int4send(CASE WHEN case_id IS NULL THEN 0 ELSE 17 END) \
+                 || leaf_hash || bytes \
+                 || coalesce(convert_to(actor, 'UTF8'), ''::bytea) \
+                 || coalesce(convert_to(org, 'UTF8'), ''::bytea) \
+                 || convert_to(action, 'UTF8') \
+                 || coalesce(convert_to(target, 'UTF8'), ''::bytea) \
+                 || coalesce(uuid_send(case_id), ''::bytea), ''::bytea ORDER BY seq) AS packed \
+             FROM (SELECT * FROM audit_leaves WHERE seq >= $1 ORDER BY seq LIMIT $2) l",
+        )
+        .bind(to_i64(from, "seq")?)
+        .bind(i64::from(limit))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        AuditLeafBatch::new(get(&row, "n")?, get(&row, "last")?, get(&row, "packed")?)
+    }
+
     async fn audit_search(&self, f: &AuditFilter) -> StoreResult<Vec<AuditLeafRow>> {
         let after = match f.after {
             Some(a) => to_i64(a, "seq")?,

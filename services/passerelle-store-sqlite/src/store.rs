@@ -375,6 +375,33 @@ impl Store for SqliteStore {
         all(rows, leaf_row)
     }
 
+    async fn audit_leaf_batch(&self, from: u64, limit: u32) -> StoreResult<AuditLeafBatch> {
+        // One row for the whole page: each leaf packed by SQLite itself (fixed-width
+        // integers through `printf` and `unhex`, then the values, NULLs as nothing),
+        // concatenated; the format is `passerelle_store::leaf_batch`'s. `concat` and
+        // `group_concat` copy bytes as they are (the database is UTF-8), NUL bytes
+        // included. The records come in the subquery's seq order (an ORDER BY inside
+        // `group_concat` builds a temporary b-tree per page); each carries its seq, which
+        // the verifier checks, so another order could only fail a check, never pass one.
+        let row = sqlx::query(
+            "SELECT count(*) AS n, max(seq) AS last, CAST(group_concat(concat( \
+                 unhex(printf('%016x%016x%08x%08x%08x%08x%08x%08x%08x', seq, at, \
+                     octet_length(leaf_hash) + 1, octet_length(bytes) + 1, \
+                     octet_length(actor) + 1, octet_length(org) + 1, \
+                     octet_length(action) + 1, octet_length(target) + 1, \
+                     octet_length(case_id) + 1)), \
+                 leaf_hash, bytes, actor, org, action, target, case_id), '') AS BLOB) \
+                 AS packed \
+             FROM (SELECT * FROM audit_leaves WHERE seq >= $1 ORDER BY seq LIMIT $2)",
+        )
+        .bind(to_i64(from, "seq")?)
+        .bind(i64::from(limit))
+        .fetch_one(&self.main)
+        .await
+        .map_err(db)?;
+        AuditLeafBatch::new(get(&row, "n")?, get(&row, "last")?, get(&row, "packed")?)
+    }
+
     async fn audit_search(&self, f: &AuditFilter) -> StoreResult<Vec<AuditLeafRow>> {
         let after = match f.after {
             Some(a) => to_i64(a, "seq")?,

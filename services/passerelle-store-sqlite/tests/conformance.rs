@@ -47,6 +47,7 @@ conformance!(
     audit_append,
     audit_rollback,
     audit_search,
+    audit_leaf_batches,
     tasks_round_trip,
     retention_stages,
     notification_outbox,

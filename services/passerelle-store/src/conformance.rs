@@ -280,6 +280,7 @@ pub async fn run_all(store: &dyn Store, raw: &dyn RawExec) {
     audit_rollback(store).await;
     audit_append_only(store, raw).await;
     audit_search(store).await;
+    audit_leaf_batches(store).await;
     tasks_round_trip(store).await;
     retention_stages(store).await;
     notification_outbox(store).await;
@@ -1025,6 +1026,11 @@ pub async fn check_audit_log(store: &dyn Store, test_signed: bool) -> Vec<AuditL
             break;
         }
     }
+    assert_eq!(
+        batched_log(store, 89).await,
+        leaves,
+        "the packed batches hold the same leaves"
+    );
     for (i, l) in leaves.iter().enumerate() {
         assert_eq!(l.seq, i as u64, "seqs are dense from 0");
         assert_eq!(
@@ -1054,6 +1060,81 @@ pub async fn check_audit_log(store: &dyn Store, test_signed: bool) -> Vec<AuditL
         assert_eq!(head.checkpoint, test_checkpoint(head.size, &head.root));
     }
     leaves
+}
+
+/// The whole log read through [`Store::audit_leaf_batch`], `page` leaves at a time.
+async fn batched_log(store: &dyn Store, page: u32) -> Vec<AuditLeafRow> {
+    let mut leaves: Vec<AuditLeafRow> = Vec::new();
+    loop {
+        let from = leaves.last().map_or(0, |l| l.seq + 1);
+        let batch = store
+            .audit_leaf_batch(from, page)
+            .await
+            .expect("audit leaf batch");
+        let rows = batch.to_rows().expect("well-formed batch");
+        assert_eq!(rows.len(), batch.len());
+        assert_eq!(rows.last().map(|r| r.seq), batch.last_seq());
+        let full = rows.len() == page as usize;
+        leaves.extend(rows);
+        if !full {
+            return leaves;
+        }
+    }
+}
+
+/// `audit_leaf_batch` returns exactly the rows of `audit_leaves` for the same window:
+/// NULL and empty columns, text beyond ASCII, bytes with NUL and 0xff, times before 1970,
+/// windows in the middle, of one leaf, and past the end.
+pub async fn audit_leaf_batches(store: &dyn Store) {
+    let actor = name("batch");
+    let mut tx = store.begin().await.expect("begin");
+    let mut written = 0u64;
+    for n in 0..7u64 {
+        let mut l = leaf(&actor, "avec63", "referral.read", Some(CaseId(uuid())), n);
+        match n {
+            1 => {
+                l.actor = None;
+                l.org = None;
+                l.target = None;
+                l.case_id = None;
+            }
+            2 => {
+                l.actor = Some(String::new());
+                l.org = Some("élan-ü".into());
+                l.target = Some(String::new());
+            }
+            3 => l.bytes = vec![0, 0, 255, 1, 0],
+            4 => l.bytes = Vec::new(),
+            5 => l.at = datetime!(1969-12-31 23:59:59.999_999_5 UTC),
+            _ => {}
+        }
+        tx.append_audit(&l, &TestSigner).await.expect("append");
+        written += 1;
+    }
+    tx.commit().await.expect("commit");
+    let all = check_audit_log(store, true).await;
+    let size = all.len() as u64;
+    let start = size - written;
+    for (from, limit) in [
+        (start, 7),
+        (start + 1, 3),
+        (start + 5, 1),
+        (0, 1000),
+        (0, 2),
+    ] {
+        let rows = store.audit_leaves(from, limit).await.expect("leaves");
+        let batch = store.audit_leaf_batch(from, limit).await.expect("batch");
+        assert_eq!(batch.len(), rows.len(), "{from} {limit}");
+        assert_eq!(batch.to_rows().expect("rows"), rows, "{from} {limit}");
+    }
+    let l = &all[start as usize + 5];
+    let first = store.audit_leaf_batch(start + 5, 1).await.expect("batch");
+    let r = first.iter().next().expect("one").expect("well-formed");
+    assert_eq!((r.seq, r.at_micros), (start + 5, -1), "{:?}", l.leaf.at);
+    let past = store.audit_leaf_batch(size, 10).await.expect("batch");
+    assert!(past.is_empty());
+    assert_eq!(past.last_seq(), None);
+    assert_eq!(past.iter().count(), 0);
 }
 
 /// Appends: seqs dense from 0, the head's root is the RFC 6962 root of the leaf hashes,

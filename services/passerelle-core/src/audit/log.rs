@@ -22,8 +22,8 @@ use crate::{CoreError, CoreResult};
 /// Leaves read per page: memory stays bounded whatever the log's size.
 pub const PAGE: u32 = 1000;
 
-/// Leaves read at once by [`AuditLog::verify`]: large pages cost a few MiB and keep the
-/// database's per-query work out of the way of the hashing.
+/// Leaves read at once by [`AuditLog::verify`]: one packed value of a few MiB, which keeps
+/// the database's per-query work out of the way of the hashing.
 const VERIFY_PAGE: u32 = 10_000;
 
 /// Rounds of catching up with concurrent appends before giving up.
@@ -193,8 +193,9 @@ impl AuditLog {
     }
 
     /// Feeds every leaf from `next` on; returns how many were fed, or the first failure.
-    /// The next page is read while the current one is checked (the database and the
-    /// hashing overlap).
+    /// Leaves come packed many to a database value ([`Store::audit_leaf_batch`]) and are
+    /// checked in place; the next page is read while the current one is checked (the
+    /// database and the hashing overlap).
     async fn drain(
         &self,
         v: &mut Verifier,
@@ -202,7 +203,7 @@ impl AuditLog {
     ) -> CoreResult<Result<u64, VerifyFailure>> {
         let fetch = |from: u64| {
             let store = self.store.clone();
-            tokio::spawn(async move { store.audit_leaves(from, VERIFY_PAGE).await })
+            tokio::spawn(async move { store.audit_leaf_batch(from, VERIFY_PAGE).await })
         };
         let mut fed = 0;
         let mut pending = Some(fetch(*next));
@@ -210,13 +211,13 @@ impl AuditLog {
             let page = reading
                 .await
                 .map_err(|e| CoreError::Internal(format!("audit page reader: {e}")))??;
-            let full = page.len() == VERIFY_PAGE as usize;
-            if let (true, Some(last)) = (full, page.last()) {
+            if let (true, Some(last)) = (page.len() == VERIFY_PAGE as usize, page.last_seq()) {
                 // Rows come by seq: the next page starts after this one, gaps or not.
-                pending = Some(fetch(last.seq.saturating_add(1)));
+                pending = Some(fetch(last.saturating_add(1)));
             }
-            for row in page {
-                let leaf = match v.feed_leaf(row.seq, &row.leaf.bytes, &row.leaf_hash) {
+            for row in page.iter() {
+                let row = row?;
+                let leaf = match v.feed_view(row.seq, row.bytes, row.leaf_hash) {
                     Ok(leaf) => leaf,
                     Err(f) => return Ok(Err(f)),
                 };

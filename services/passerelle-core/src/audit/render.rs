@@ -3,17 +3,15 @@
 //! entry in exports and proofs. Only what a leaf holds: ids, usernames of professionals,
 //! organisation slugs, codes; never content.
 
-use passerelle_domain::audit::{AuditLeaf, Outcome};
+use passerelle_domain::audit::{AuditLeaf, LeafView, Outcome};
 use passerelle_domain::enums::{ConsentBasis, Role};
 use passerelle_domain::ids::CaseId;
 use passerelle_domain::merkle::leaf_hash;
-use passerelle_store::AuditLeafRow;
+use passerelle_store::{AuditLeafRef, AuditLeafRow};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::referrals::micros;
 
 /// The search columns stored beside a leaf, derived from it alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,26 +36,26 @@ pub(crate) fn columns(leaf: &AuditLeaf) -> Columns {
 
 /// The first stored column that differs from what the signed bytes say (someone edited a
 /// column to hide or misattribute an entry in searches).
-pub(crate) fn column_mismatch(row: &AuditLeafRow, leaf: &AuditLeaf) -> Option<&'static str> {
+pub(crate) fn column_mismatch(row: &AuditLeafRef<'_>, leaf: &LeafView<'_>) -> Option<&'static str> {
     // Compared in place, without building the columns: `audit verify` runs this on every
     // leaf, and allocating five strings per leaf cost more than hashing it.
-    let l = &row.leaf;
     let mut uuid = uuid::Uuid::encode_buffer();
     let target = leaf
         .targets
         .main()
         .map(|u| &*u.hyphenated().encode_lower(&mut uuid));
-    if micros(leaf.at) != l.at {
+    // What the adapters store: the time rounded down to the microsecond (`micros`).
+    if leaf.at.unix_timestamp_nanos().div_euclid(1000) != i128::from(row.at_micros) {
         Some("at")
-    } else if leaf.actor.as_ref().map(|u| u.as_str()) != l.actor.as_deref() {
+    } else if leaf.actor != row.actor {
         Some("actor")
-    } else if leaf.actor_org.as_ref().map(|o| o.as_str()) != l.org.as_deref() {
+    } else if leaf.actor_org != row.org {
         Some("org")
-    } else if leaf.action.as_str() != l.action {
+    } else if leaf.action.as_str() != row.action {
         Some("action")
-    } else if target != l.target.as_deref() {
+    } else if target != row.target {
         Some("target")
-    } else if leaf.targets.case != l.case_id {
+    } else if leaf.targets.case != row.case_id {
         Some("case_id")
     } else {
         None
@@ -228,4 +226,91 @@ pub(crate) fn readable(leaf: &AuditLeaf) -> Value {
         "request_id": leaf.request_id,
         "ciphertext_sha256": leaf.ciphertext_sha256.iter().map(hex::encode).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passerelle_domain::audit::{Action, Targets};
+    use passerelle_domain::ids::{OrgSlug, ReferralId, Username};
+    use uuid::Uuid;
+
+    /// Every search column, edited alone, is named; the time is compared after rounding
+    /// down to the microsecond (what the adapters store), before 1970 too.
+    #[test]
+    fn each_edited_column_is_named() {
+        let leaf = AuditLeaf {
+            at: time::macros::datetime!(1969-12-31 23:59:59.999_999_5 UTC),
+            actor: Some(Username::parse("marie.dupont").unwrap()),
+            actor_org: Some(OrgSlug::parse("avec63").unwrap()),
+            role: None,
+            action: Action::ReferralRead,
+            targets: Targets {
+                referral: Some(ReferralId(Uuid::from_u128(1))),
+                case: Some(CaseId(Uuid::from_u128(2))),
+                ..Targets::default()
+            },
+            outcome: Outcome::Allowed,
+            legal_basis: None,
+            request_id: None,
+            ciphertext_sha256: vec![],
+        };
+        let bytes = leaf.encode();
+        let view = LeafView::decode(&bytes).unwrap();
+        let target = Uuid::from_u128(1).to_string();
+        let hash = [0u8; 32];
+        let row = AuditLeafRef {
+            seq: 0,
+            at_micros: -1,
+            bytes: &bytes,
+            leaf_hash: &hash,
+            actor: Some("marie.dupont"),
+            org: Some("avec63"),
+            action: "referral.read",
+            target: Some(&target),
+            case_id: Some(CaseId(Uuid::from_u128(2))),
+        };
+        assert_eq!(column_mismatch(&row, &view), None);
+        let other = Uuid::from_u128(3).to_string();
+        for (edited, col) in [
+            (
+                AuditLeafRef {
+                    at_micros: 0,
+                    ..row
+                },
+                "at",
+            ),
+            (AuditLeafRef { actor: None, ..row }, "actor"),
+            (
+                AuditLeafRef {
+                    org: Some("x"),
+                    ..row
+                },
+                "org",
+            ),
+            (
+                AuditLeafRef {
+                    action: "login.ok",
+                    ..row
+                },
+                "action",
+            ),
+            (
+                AuditLeafRef {
+                    target: Some(&other),
+                    ..row
+                },
+                "target",
+            ),
+            (
+                AuditLeafRef {
+                    case_id: None,
+                    ..row
+                },
+                "case_id",
+            ),
+        ] {
+            assert_eq!(column_mismatch(&edited, &view), Some(col));
+        }
+    }
 }

@@ -192,6 +192,61 @@ impl AuditLeaf {
     /// written (see the module documentation). The time comes back in UTC, and must be
     /// within the years -9999..=9999 in UTC.
     pub fn decode(bytes: &[u8]) -> Result<AuditLeaf, LeafDecodeError> {
+        LeafView::decode(bytes).map(|v| v.to_leaf())
+    }
+
+    /// The RFC 6962 leaf hash of the canonical bytes.
+    pub fn leaf_hash(&self) -> crate::merkle::Hash {
+        crate::merkle::leaf_hash(&self.encode())
+    }
+
+    /// Whether the leaf is about content shared under Code pénal art. 226-14 3° (flagged in
+    /// the log).
+    pub fn flag_226_14(&self) -> bool {
+        self.legal_basis == Some(crate::enums::ConsentBasis::LegalException22614)
+    }
+}
+
+/// The outcome of a [`LeafView`], its reason code borrowed from the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeRef<'a> {
+    /// Done.
+    Allowed,
+    /// Refused, with its reason code.
+    Denied(&'a str),
+}
+
+/// An audit leaf decoded in place: every check of [`AuditLeaf::decode`] (which is built on
+/// it), its text borrowed from the bytes, so that decoding allocates nothing. What whole-log
+/// verification uses on every leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafView<'a> {
+    /// When (UTC).
+    pub at: OffsetDateTime,
+    /// Acting user's username, valid as a [`Username`].
+    pub actor: Option<&'a str>,
+    /// Acting user's organisation, valid as an [`OrgSlug`].
+    pub actor_org: Option<&'a str>,
+    /// Acting user's role.
+    pub role: Option<crate::enums::Role>,
+    /// What.
+    pub action: Action,
+    /// On what.
+    pub targets: Targets,
+    /// Done or refused.
+    pub outcome: OutcomeRef<'a>,
+    /// Under which legal basis content was shared or read.
+    pub legal_basis: Option<crate::enums::ConsentBasis>,
+    /// The request id, when any.
+    pub request_id: Option<&'a str>,
+    /// The ciphertext digests, 32 bytes each.
+    pub ciphertext_sha256: &'a [u8],
+}
+
+impl<'a> LeafView<'a> {
+    /// Decodes canonical leaf bytes in place; refuses exactly what [`AuditLeaf::decode`]
+    /// refuses (see the module documentation).
+    pub fn decode(bytes: &'a [u8]) -> Result<LeafView<'a>, LeafDecodeError> {
         use LeafDecodeError::Invalid;
         let mut r = Reader(bytes);
         let version = r.u8().map_err(|_| LeafDecodeError::Empty)?;
@@ -207,8 +262,12 @@ impl AuditLeaf {
             .map_err(|_| Invalid("at"))?
             .replace_nanosecond(nanos)
             .map_err(|_| Invalid("at"))?;
-        let actor = r.opt_parse::<Username>("actor")?;
-        let actor_org = r.opt_parse::<OrgSlug>("actor_org")?;
+        let ident = |s: Option<&'a str>, valid: fn(&str) -> bool, field| match s {
+            Some(s) if !valid(s) => Err(Invalid(field)),
+            s => Ok(s),
+        };
+        let actor = ident(r.opt_str("actor")?, Username::is_valid, "actor")?;
+        let actor_org = ident(r.opt_str("actor_org")?, OrgSlug::is_valid, "actor_org")?;
         let role = r.opt_parse("role")?;
         let action: Action = r.str("action")?.parse().map_err(|_| Invalid("action"))?;
         let targets = Targets {
@@ -222,21 +281,21 @@ impl AuditLeaf {
             task: r.opt_uuid("targets")?,
         };
         let outcome = match r.u8()? {
-            0 => Outcome::Allowed,
-            1 => Outcome::Denied(r.str("outcome")?.to_owned()),
+            0 => OutcomeRef::Allowed,
+            1 => OutcomeRef::Denied(r.str("outcome")?),
             _ => return Err(Invalid("outcome")),
         };
         let legal_basis = r.opt_parse("legal_basis")?;
-        let request_id = r.opt_str("request_id")?.map(str::to_owned);
+        let request_id = r.opt_str("request_id")?;
         let n = r.u32()? as usize;
         if r.0.len() / 32 < n {
             return Err(LeafDecodeError::Truncated);
         }
-        let ciphertext_sha256 = (0..n).map(|_| r.array()).collect::<Result<_, _>>()?;
+        let ciphertext_sha256 = r.take(n * 32)?;
         if !r.0.is_empty() {
             return Err(LeafDecodeError::TrailingBytes);
         }
-        Ok(AuditLeaf {
+        Ok(LeafView {
             at,
             actor,
             actor_org,
@@ -250,15 +309,29 @@ impl AuditLeaf {
         })
     }
 
-    /// The RFC 6962 leaf hash of the canonical bytes.
-    pub fn leaf_hash(&self) -> crate::merkle::Hash {
-        crate::merkle::leaf_hash(&self.encode())
-    }
-
-    /// Whether the leaf is about content shared under Code pénal art. 226-14 3° (flagged in
-    /// the log).
-    pub fn flag_226_14(&self) -> bool {
-        self.legal_basis == Some(crate::enums::ConsentBasis::LegalException22614)
+    /// The owned leaf.
+    pub fn to_leaf(&self) -> AuditLeaf {
+        // Both identifiers were validated by `decode`.
+        let valid = "validated by LeafView::decode";
+        AuditLeaf {
+            at: self.at,
+            actor: self.actor.map(|s| Username::parse(s).expect(valid)),
+            actor_org: self.actor_org.map(|s| OrgSlug::parse(s).expect(valid)),
+            role: self.role,
+            action: self.action,
+            targets: self.targets.clone(),
+            outcome: match self.outcome {
+                OutcomeRef::Allowed => Outcome::Allowed,
+                OutcomeRef::Denied(code) => Outcome::Denied(code.to_owned()),
+            },
+            legal_basis: self.legal_basis,
+            request_id: self.request_id.map(str::to_owned),
+            ciphertext_sha256: self
+                .ciphertext_sha256
+                .chunks_exact(32)
+                .map(|d| d.try_into().expect("32-byte chunks"))
+                .collect(),
+        }
     }
 }
 

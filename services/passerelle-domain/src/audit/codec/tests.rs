@@ -185,3 +185,48 @@ proptest! {
         }
     }
 }
+
+/// An organisation slug with a dot is a valid username but not a valid slug: the in-place
+/// decoder checks each field with its own rule.
+#[test]
+fn view_checks_each_identifier_with_its_own_rule() {
+    let mut leaf = sample();
+    leaf.actor_org = None;
+    leaf.actor = Some(Username::parse("a.b").unwrap());
+    let mut bytes = leaf.encode();
+    // Swap the actor into the organisation's place: `1 len "a.b" 0` → `0 1 len "a.b"`.
+    let at = 13;
+    assert_eq!(&bytes[at..at + 9], &[1, 0, 0, 0, 3, b'a', b'.', b'b', 0]);
+    bytes[at..at + 9].copy_from_slice(&[0, 1, 0, 0, 0, 3, b'a', b'.', b'b']);
+    assert_eq!(
+        LeafView::decode(&bytes),
+        Err(LeafDecodeError::Invalid("actor_org"))
+    );
+    assert_eq!(
+        AuditLeaf::decode(&bytes),
+        Err(LeafDecodeError::Invalid("actor_org"))
+    );
+}
+
+proptest! {
+    /// The in-place view holds the same fields as the owned leaf, borrowed from the bytes.
+    #[test]
+    fn view_fields_match_the_owned_leaf(l in leaf()) {
+        let bytes = l.encode();
+        let v = LeafView::decode(&bytes).unwrap();
+        prop_assert_eq!(v.actor, l.actor.as_ref().map(Username::as_str));
+        prop_assert_eq!(v.actor_org, l.actor_org.as_ref().map(OrgSlug::as_str));
+        prop_assert_eq!(v.action, l.action);
+        prop_assert_eq!(&v.targets, &l.targets);
+        prop_assert_eq!(v.request_id, l.request_id.as_deref());
+        let digests = l.ciphertext_sha256.concat();
+        prop_assert_eq!(v.ciphertext_sha256, digests.as_slice());
+        match (&v.outcome, &l.outcome) {
+            (OutcomeRef::Allowed, Outcome::Allowed) => {}
+            (OutcomeRef::Denied(a), Outcome::Denied(b)) => prop_assert_eq!(*a, b.as_str()),
+            (a, b) => prop_assert!(false, "{a:?} vs {b:?}"),
+        }
+        prop_assert_eq!(v.at, l.at.to_offset(time::UtcOffset::UTC));
+        prop_assert_eq!(v.to_leaf(), AuditLeaf::decode(&bytes).unwrap());
+    }
+}
