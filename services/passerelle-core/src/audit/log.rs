@@ -3,6 +3,7 @@
 //! in `export.rs`).
 //! Nothing here needs a secret, and nothing here writes.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub const PAGE: u32 = 1000;
 /// Leaves read at once by [`AuditLog::verify`]: one packed value of a few MiB, which keeps
 /// the database's per-query work out of the way of the hashing.
 const VERIFY_PAGE: u32 = 10_000;
+
+/// Pages read ahead of the one being checked by [`AuditLog::verify`].
+const READ_AHEAD: usize = 2;
 
 /// Rounds of catching up with concurrent appends before giving up.
 const MAX_ROUNDS: u32 = 20;
@@ -95,6 +99,8 @@ pub struct AuditLog {
     pub(super) store: Arc<dyn Store>,
     pub(super) key: VerifierKey,
     folder: Folder,
+    /// Leaves a page of [`AuditLog::verify`] ([`VERIFY_PAGE`]; smaller in tests).
+    verify_page: u32,
 }
 
 fn io(e: std::io::Error) -> CoreError {
@@ -108,6 +114,7 @@ impl AuditLog {
             store,
             key,
             folder: Folder::new(checkpoint_dir),
+            verify_page: VERIFY_PAGE,
         }
     }
 
@@ -194,26 +201,44 @@ impl AuditLog {
 
     /// Feeds every leaf from `next` on; returns how many were fed, or the first failure.
     /// Leaves come packed many to a database value ([`Store::audit_leaf_batch`]) and are
-    /// checked in place; the next page is read while the current one is checked (the
-    /// database and the hashing overlap).
+    /// checked in place. The next [`READ_AHEAD`] pages are read (on as many connections)
+    /// while the current one is checked, so the database and the hashing overlap; a page
+    /// read ahead is used only if it starts right after the page before it (after a gap it
+    /// is dropped and read again from there).
     async fn drain(
         &self,
         v: &mut Verifier,
         next: &mut u64,
     ) -> CoreResult<Result<u64, VerifyFailure>> {
+        let size = self.verify_page;
         let fetch = |from: u64| {
             let store = self.store.clone();
-            tokio::spawn(async move { store.audit_leaf_batch(from, VERIFY_PAGE).await })
+            let page = tokio::spawn(async move { store.audit_leaf_batch(from, size).await });
+            (from, page)
         };
         let mut fed = 0;
-        let mut pending = Some(fetch(*next));
-        while let Some(reading) = pending.take() {
+        let mut ahead = VecDeque::from([fetch(*next)]);
+        while let Some((_, reading)) = ahead.pop_front() {
             let page = reading
                 .await
                 .map_err(|e| CoreError::Internal(format!("audit page reader: {e}")))??;
-            if let (true, Some(last)) = (page.len() == VERIFY_PAGE as usize, page.last_seq()) {
-                // Rows come by seq: the next page starts after this one, gaps or not.
-                pending = Some(fetch(last.saturating_add(1)));
+            match (page.len() == size as usize, page.last_seq()) {
+                (true, Some(last)) => {
+                    // Rows come by seq: the next page starts after this one, gaps or not.
+                    let after = last.saturating_add(1);
+                    if ahead.front().is_some_and(|(from, _)| *from != after) {
+                        ahead.drain(..).for_each(|(_, page)| page.abort());
+                    }
+                    let mut from = ahead
+                        .back()
+                        .map_or(after, |(from, _)| from.saturating_add(size.into()));
+                    while ahead.len() < READ_AHEAD {
+                        ahead.push_back(fetch(from));
+                        from = from.saturating_add(size.into());
+                    }
+                }
+                // The end of the leaves (as read now): nothing read ahead follows it.
+                _ => ahead.drain(..).for_each(|(_, page)| page.abort()),
             }
             for row in page.iter() {
                 let row = row?;
@@ -353,4 +378,72 @@ impl AuditLog {
 pub(super) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passerelle_domain::audit::{Action, AuditLeaf, Outcome, Targets};
+    use passerelle_store::NewAuditLeaf;
+    use passerelle_store_sqlite::SqliteStore;
+    use passerelle_vault::Vault;
+    use time::OffsetDateTime;
+
+    /// 50 leaves read 7 at a time, two pages ahead: the intact log verifies; with a leaf
+    /// deleted in the fifth page (the page read ahead then starts in the wrong place and
+    /// is read again), the missing entry is named.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_read_ahead_follow_the_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        passerelle_vault::init_keys(&keys).unwrap();
+        let vault = Vault::load(&keys).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("main.db").display());
+        let store = SqliteStore::connect(&url, &keys.join("keystore.db"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for i in 0..50 {
+            let leaf = AuditLeaf {
+                at: OffsetDateTime::from_unix_timestamp(1_800_000_000 + i).unwrap(),
+                actor: None,
+                actor_org: None,
+                role: None,
+                action: Action::LoginFailed,
+                targets: Targets::default(),
+                outcome: Outcome::Denied("bad-password".into()),
+                legal_basis: None,
+                request_id: None,
+                ciphertext_sha256: vec![],
+            };
+            let columns = NewAuditLeaf {
+                at: leaf.at,
+                bytes: leaf.encode(),
+                actor: None,
+                org: None,
+                action: leaf.action.as_str().to_owned(),
+                target: None,
+                case_id: None,
+            };
+            tx.append_audit(&columns, vault.signer()).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let key = VerifierKey::parse(&vault.signer().verifier_key()).unwrap();
+        let pool = store.pool().clone();
+        let mut log = AuditLog::new(Arc::new(store), key, &dir.path().join("checkpoints"));
+        log.verify_page = 7;
+        let r = log.verify(None).await.unwrap();
+        assert_eq!(r.outcome.unwrap().entries, 50);
+
+        for sql in [
+            "DROP TRIGGER audit_leaves_no_delete",
+            "DELETE FROM audit_leaves WHERE seq = 30",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let f = log.verify(None).await.unwrap().outcome.unwrap_err();
+        assert_eq!(f.seq, Some(30), "{f}");
+        assert!(f.reason.starts_with("missing"), "{f}");
+    }
 }
