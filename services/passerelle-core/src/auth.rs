@@ -96,17 +96,31 @@ impl Core {
         self.journal_only(entry, ctx).await
     }
 
+    /// One statement reads the token, its user and the organisation; every check is made
+    /// on every request (nothing cached, so a revocation or a disabling holds from the next
+    /// request on every instance).
     async fn principal_for_token(&self, token: &str) -> CoreResult<Option<Principal>> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
-        let Some(row) = self.store().token_by_hash(&token_hash(token)).await? else {
+        let Some(row) = self.store().token_auth(&token_hash(token)).await? else {
             return Ok(None);
         };
-        if row.revoked_at.is_some() || row.expires_at <= self.now() {
+        if row.revoked_at.is_some() || row.expires_at <= self.now() || row.disabled {
             return Ok(None);
         }
-        self.principal_for_user(row.user_id).await
+        let Some((org_slug, org_kind)) = row.org else {
+            return Err(CoreError::Internal("user without organisation".into()));
+        };
+        Ok(Some(Principal {
+            user_id: row.user_id,
+            username: row.username,
+            org_id: row.org_id,
+            org_slug,
+            org_kind,
+            role: row.role,
+            health_professional: row.health_professional,
+        }))
     }
 
     pub(crate) async fn principal_for_user(&self, user: UserId) -> CoreResult<Option<Principal>> {

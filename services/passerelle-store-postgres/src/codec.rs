@@ -160,6 +160,26 @@ pub(crate) fn token_row(row: &PgRow) -> StoreResult<TokenRow> {
     })
 }
 
+/// A token with its user and organisation ([`TokenAuthRow`]).
+pub(crate) fn token_auth_row(row: &PgRow) -> StoreResult<TokenAuthRow> {
+    let org = match get_enum_opt(row, "org_slug")? {
+        Some(slug) => Some((slug, get_enum(row, "org_kind")?)),
+        None => None,
+    };
+    Ok(TokenAuthRow {
+        token_id: id(row, "token_id")?,
+        expires_at: get_time(row, "expires_at")?,
+        revoked_at: get_time_opt(row, "revoked_at")?,
+        user_id: id(row, "user_id")?,
+        username: get_enum(row, "username")?,
+        role: get_enum(row, "role")?,
+        health_professional: get(row, "health_professional")?,
+        disabled: get(row, "disabled")?,
+        org_id: id(row, "org_id")?,
+        org,
+    })
+}
+
 /// A case.
 pub(crate) fn case_row(row: &PgRow) -> StoreResult<CaseRow> {
     let terms: String = get(row, "terms")?;

@@ -84,6 +84,13 @@ macro_rules! token_select {
         "SELECT id, user_id, hash, created_at, expires_at, revoked_at FROM api_tokens "
     };
 }
+/// A token with its user and (left-joined, so a missing row reads as `NULL`, not as no
+/// token) the user's organisation.
+const TOKEN_AUTH: &str = "SELECT t.id AS token_id, t.expires_at, t.revoked_at, \
+     u.id AS user_id, u.username, u.role, u.health_professional, u.disabled, u.org_id, \
+     o.slug AS org_slug, o.kind AS org_kind \
+     FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN orgs o ON o.id = u.org_id \
+     WHERE t.hash = $1";
 macro_rules! leaf_select {
     () => {
         "SELECT seq, at, bytes, leaf_hash, actor, org, action, target, case_id \
@@ -219,6 +226,15 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         row.as_ref().map(token_row).transpose()
+    }
+
+    async fn token_auth(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenAuthRow>> {
+        let row = sqlx::query(TOKEN_AUTH)
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(token_auth_row).transpose()
     }
 
     async fn token_by_id(&self, id: TokenId) -> StoreResult<Option<TokenRow>> {

@@ -111,6 +111,10 @@ pub trait Store:
     async fn users_of_org(&self, org: OrgId) -> StoreResult<Vec<UserRow>>;
     /// A token by the SHA-256 of its secret.
     async fn token_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenRow>>;
+    /// A token by the SHA-256 of its secret with its user and organisation, in one
+    /// statement (the API's authentication on every request); `None` when no token has
+    /// that hash.
+    async fn token_auth(&self, hash: &[u8; 32]) -> StoreResult<Option<TokenAuthRow>>;
     /// A token by id.
     async fn token_by_id(&self, id: TokenId) -> StoreResult<Option<TokenRow>>;
 

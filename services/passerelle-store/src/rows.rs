@@ -81,6 +81,33 @@ pub struct TokenRow {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// What authenticating an API token reads in one statement: the token's validity, its
+/// user and the user's organisation. The caller checks every field on every request
+/// (revoked, expired, user disabled, organisation present): nothing is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuthRow {
+    /// The token's id.
+    pub token_id: TokenId,
+    /// The token's expiry.
+    pub expires_at: OffsetDateTime,
+    /// The token's revocation time.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Owner.
+    pub user_id: UserId,
+    /// The owner's username.
+    pub username: Username,
+    /// The owner's role.
+    pub role: Role,
+    /// The owner is a health professional.
+    pub health_professional: bool,
+    /// The owner is disabled.
+    pub disabled: bool,
+    /// The owner's organisation.
+    pub org_id: OrgId,
+    /// That organisation's slug and kind; `None` when its row is missing.
+    pub org: Option<(OrgSlug, OrgKind)>,
+}
+
 /// A case: the filing and its forwards share one consent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseRow {

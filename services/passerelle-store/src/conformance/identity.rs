@@ -11,6 +11,7 @@ pub async fn run_all(store: &dyn Store) {
     sessions(store).await;
     login_guard(store).await;
     tokens_of_a_user(store).await;
+    token_auth_joins_user_and_org(store).await;
     referral_timings(store).await;
 }
 
@@ -312,6 +313,81 @@ pub async fn tokens_of_a_user(store: &dyn Store) {
     assert_eq!(
         store.tokens_of_user(w.receiver.id).await.expect("tokens"),
         vec![stored(&new, Some(at)), stored(&old, Some(at))]
+    );
+}
+
+/// One read authenticates a token: its validity, its user and the user's organisation, as
+/// stored now (a revocation or a disabling shows on the next read).
+pub async fn token_auth_joins_user_and_org(store: &dyn Store) {
+    let w = world(store).await;
+    let mut nurse = user_row(&w.to, Role::Receiver);
+    nurse.health_professional = true;
+    let token = |user: &UserRow, hours: i64| TokenRow {
+        id: TokenId(uuid()),
+        user_id: user.id,
+        hash: hash_of(unique()),
+        created_at: T0,
+        expires_at: T0 + Duration::hours(hours),
+        revoked_at: None,
+    };
+    let (a, b, c) = (token(&nurse, 24), token(&w.referrer, 1), token(&nurse, 48));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_user(&nurse).await.expect("insert user");
+    for t in [&a, &b, &c] {
+        tx.insert_token(t).await.expect("insert token");
+    }
+    commit(tx).await;
+    let expected = |t: &TokenRow, u: &UserRow, org: &OrgRow| TokenAuthRow {
+        token_id: t.id,
+        expires_at: micros(t.expires_at),
+        revoked_at: None,
+        user_id: u.id,
+        username: u.username.clone(),
+        role: u.role,
+        health_professional: u.health_professional,
+        disabled: false,
+        org_id: org.id,
+        org: Some((org.slug.clone(), org.kind)),
+    };
+    assert_eq!(
+        store.token_auth(&a.hash).await.expect("token auth"),
+        Some(expected(&a, &nurse, &w.to))
+    );
+    assert_eq!(
+        store.token_auth(&b.hash).await.expect("token auth"),
+        Some(expected(&b, &w.referrer, &w.from))
+    );
+    assert_eq!(
+        store
+            .token_auth(&hash_of(unique()))
+            .await
+            .expect("token auth"),
+        None
+    );
+
+    let at = T0 + Duration::minutes(30);
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.revoke_token(a.id, at).await.expect("revoke"));
+    assert!(tx.disable_user(w.referrer.id).await.expect("disable"));
+    commit(tx).await;
+    assert_eq!(
+        store.token_auth(&a.hash).await.expect("token auth"),
+        Some(TokenAuthRow {
+            revoked_at: Some(micros(at)),
+            ..expected(&a, &nurse, &w.to)
+        })
+    );
+    assert_eq!(
+        store.token_auth(&b.hash).await.expect("token auth"),
+        Some(TokenAuthRow {
+            disabled: true,
+            ..expected(&b, &w.referrer, &w.from)
+        })
+    );
+    assert_eq!(
+        store.token_auth(&c.hash).await.expect("token auth"),
+        Some(expected(&c, &nurse, &w.to)),
+        "another token of the same user is unaffected"
     );
 }
 
