@@ -22,8 +22,7 @@ pub use files::{
 };
 pub use folder::{CHECKPOINTS_FILE, FolderState, Latest};
 pub use log::{AuditLog, PAGE, VerifierKey, VerifyReport};
-pub(crate) use render::columns;
-pub use render::{AccessItem, AuditEvent};
+pub use render::{AccessItem, AuditEvent, stored_leaf};
 
 use std::io::Write;
 

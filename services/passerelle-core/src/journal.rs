@@ -78,16 +78,7 @@ impl Core {
             ciphertext_sha256: e.ciphertexts,
         };
         // The search columns come from the leaf alone (`audit verify` checks them).
-        let c = crate::audit::columns(&leaf);
-        NewAuditLeaf {
-            at,
-            bytes: leaf.encode(),
-            actor: c.actor,
-            org: c.org,
-            action: c.action,
-            target: c.target,
-            case_id: c.case_id,
-        }
+        crate::audit::stored_leaf(&leaf)
     }
 
     /// Appends the leaf last in `tx`, commits, then keeps the signed checkpoint.

@@ -14,7 +14,7 @@ use passerelle_domain::audit::{Action, AuditLeaf, Outcome, Targets};
 use passerelle_domain::enums::{ConsentBasis, Role};
 use passerelle_domain::ids::{CaseId, OrgSlug, ReferralId, Username};
 use passerelle_domain::merkle::{CompactRange, leaf_hash};
-use passerelle_store::{NewAuditLeaf, Store};
+use passerelle_store::Store;
 use passerelle_store_sqlite::SqliteStore;
 use passerelle_vault::Vault;
 use sha2::{Digest, Sha256};
@@ -85,18 +85,6 @@ fn leaf(i: u64, t0: i64) -> AuditLeaf {
     }
 }
 
-fn columns(l: &AuditLeaf, bytes: Vec<u8>) -> NewAuditLeaf {
-    NewAuditLeaf {
-        at: l.at,
-        bytes,
-        actor: l.actor.as_ref().map(|u| u.as_str().to_owned()),
-        org: l.actor_org.as_ref().map(|o| o.as_str().to_owned()),
-        action: l.action.as_str().to_owned(),
-        target: l.targets.main().map(|u| u.to_string()),
-        case_id: l.targets.case,
-    }
-}
-
 /// Writes `n` leaves into the (initialised, stopped) SQLite deployment at `data_dir`,
 /// appends the last signed checkpoint to its checkpoint folder as the service does, then
 /// times `verify` (which runs `passerelle audit verify`).
@@ -115,10 +103,9 @@ pub async fn run(data_dir: &Path, n: u64, verify: impl FnOnce() -> Result<()>) -
     while i < n {
         let mut tx = store.begin().await?;
         for _ in 0..BATCH.min(n - i) {
-            let l = leaf(i, t0);
-            let b = l.encode();
-            bytes_total += b.len() as u64;
-            last = Some(tx.append_audit(&columns(&l, b), vault.signer()).await?);
+            let row = passerelle_core::audit::stored_leaf(&leaf(i, t0));
+            bytes_total += row.bytes.len() as u64;
+            last = Some(tx.append_audit(&row, vault.signer()).await?);
             i += 1;
         }
         tx.commit().await?;

@@ -34,6 +34,21 @@ pub(crate) fn columns(leaf: &AuditLeaf) -> Columns {
     }
 }
 
+/// The row stored for `leaf`: its canonical bytes and the search columns derived from it
+/// (what the journal appends, and what `audit verify` checks the columns against).
+pub fn stored_leaf(leaf: &AuditLeaf) -> passerelle_store::NewAuditLeaf {
+    let c = columns(leaf);
+    passerelle_store::NewAuditLeaf {
+        at: leaf.at,
+        bytes: leaf.encode(),
+        actor: c.actor,
+        org: c.org,
+        action: c.action,
+        target: c.target,
+        case_id: c.case_id,
+    }
+}
+
 /// The first stored column that differs from what the signed bytes say (someone edited a
 /// column to hide or misattribute an entry in searches).
 pub(crate) fn column_mismatch(row: &AuditLeafRef<'_>, leaf: &LeafView<'_>) -> Option<&'static str> {
