@@ -123,17 +123,9 @@ impl ContentStore for PgStore {
         bytes: &[u8],
     ) -> StoreResult<()> {
         let seq = i32::try_from(seq).map_err(|_| StoreError::Other("chunk out of range".into()))?;
-        // A chunk commits without waiting for its own WAL flush: nothing reads it until the
-        // attachment's completing transaction (the `attachment.uploaded` leaf), which waits
-        // for its flush and so flushes every earlier record of the WAL, these chunks'
-        // included. A crash before that loses at most chunks of an upload never
-        // acknowledged, which the stale-upload sweep removes. One WAL flush per upload
-        // instead of one per MiB.
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("SET LOCAL synchronous_commit TO OFF")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        // Nothing reads a chunk before the attachment's completing transaction (the
+        // `attachment.uploaded` leaf), whose flush covers it.
+        let mut tx = crate::begin_unflushed(&self.pool).await?;
         let done = sqlx::query(
             "INSERT INTO attachment_chunks (attachment_id, seq, bytes) SELECT $1, $2, $3 \
              WHERE EXISTS (SELECT 1 FROM attachments WHERE id = $1 AND completed_at IS NULL)",
@@ -249,37 +241,7 @@ impl ContentTx for PgTx {
         id: AttachmentId,
         d: &AttachmentDone,
     ) -> StoreResult<bool> {
-        let referral: Option<Uuid> =
-            sqlx::query_scalar("SELECT referral_id FROM attachments WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(db)?;
-        let Some(referral) = referral else {
-            return Ok(false);
-        };
-        if !lock_unshredded(self, ReferralId(referral)).await? {
-            return Ok(false);
-        }
-        let done = sqlx::query(
-            "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
-             record = $5, record_sha256 = $6, completed_at = $7 \
-             WHERE id = $1 AND completed_at IS NULL \
-             AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
-                         AND r.shredded_at IS NULL) \
-             AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3::bigint",
-        )
-        .bind(id.0)
-        .bind(to_i64(d.size, "size")?)
-        .bind(i32::try_from(d.chunks).map_err(|_| StoreError::Other("chunks out of range".into()))?)
-        .bind(d.ciphertext_sha256.as_slice())
-        .bind(d.record.as_slice())
-        .bind(d.record_sha256.as_slice())
-        .bind(ts(d.completed_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        finish_attachment(self, id, d, None).await
     }
 
     async fn adopt_attachment(
@@ -288,38 +250,7 @@ impl ContentTx for PgTx {
         to: ReferralId,
         d: &AttachmentDone,
     ) -> StoreResult<bool> {
-        let referral: Option<Uuid> =
-            sqlx::query_scalar("SELECT referral_id FROM attachments WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(db)?;
-        let Some(referral) = referral else {
-            return Ok(false);
-        };
-        if !lock_unshredded(self, ReferralId(referral)).await? {
-            return Ok(false);
-        }
-        let done = sqlx::query(
-            "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
-             record = $5, record_sha256 = $6, completed_at = $7, referral_id = $8 \
-             WHERE id = $1 AND completed_at IS NULL \
-             AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
-                         AND r.shredded_at IS NULL) \
-             AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3::bigint",
-        )
-        .bind(id.0)
-        .bind(to_i64(d.size, "size")?)
-        .bind(i32::try_from(d.chunks).map_err(|_| StoreError::Other("chunks out of range".into()))?)
-        .bind(d.ciphertext_sha256.as_slice())
-        .bind(d.record.as_slice())
-        .bind(d.record_sha256.as_slice())
-        .bind(ts(d.completed_at))
-        .bind(to.0)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        finish_attachment(self, id, d, Some(to)).await
     }
 }
 
@@ -333,4 +264,48 @@ async fn lock_unshredded(tx: &mut PgTx, referral: ReferralId) -> StoreResult<boo
             .await
             .map_err(db)?;
     Ok(matches!(row, Some(None)))
+}
+
+/// Completes a staged attachment (every chunk there, its referral not shredded, locked
+/// against a concurrent shred), moving it to the referral `adopt` when given (a forward's
+/// re-sealed copy).
+async fn finish_attachment(
+    tx: &mut PgTx,
+    id: AttachmentId,
+    d: &AttachmentDone,
+    adopt: Option<ReferralId>,
+) -> StoreResult<bool> {
+    let referral: Option<Uuid> =
+        sqlx::query_scalar("SELECT referral_id FROM attachments WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(db)?;
+    let Some(referral) = referral else {
+        return Ok(false);
+    };
+    if !lock_unshredded(tx, ReferralId(referral)).await? {
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
+         record = $5, record_sha256 = $6, completed_at = $7, \
+         referral_id = COALESCE($8::uuid, referral_id) \
+         WHERE id = $1 AND completed_at IS NULL \
+         AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
+                     AND r.shredded_at IS NULL) \
+         AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3::bigint",
+    )
+    .bind(id.0)
+    .bind(to_i64(d.size, "size")?)
+    .bind(i32::try_from(d.chunks).map_err(|_| StoreError::Other("chunks out of range".into()))?)
+    .bind(d.ciphertext_sha256.as_slice())
+    .bind(d.record.as_slice())
+    .bind(d.record_sha256.as_slice())
+    .bind(ts(d.completed_at))
+    .bind(adopt.map(|r| r.0))
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
 }

@@ -309,17 +309,10 @@ impl Store for PgStore {
     }
 
     async fn put_key_wraps(&self, wraps: &[KeyWrapRow]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        // The wraps commit without waiting for their own WAL flush: the keystore schema
-        // shares the database's WAL, and the referral's transaction, which commits right
-        // after and waits for its flush, flushes every earlier record with it. A crash in
-        // between loses at most wraps of a referral that was never acknowledged (harmless,
-        // as before); a referral is never durable without its wraps. One fsync less per
-        // filing.
-        sqlx::query("SET LOCAL synchronous_commit TO OFF")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        // The keystore schema shares the database's WAL: the referral's transaction, which
+        // commits right after, flushes the wraps with it, and a referral is never durable
+        // without its wraps.
+        let mut tx = crate::begin_unflushed(&self.pool).await?;
         for w in wraps {
             sqlx::query(
                 "INSERT INTO keystore.key_wraps (referral_id, org_id, org_key_version, wrapped) \

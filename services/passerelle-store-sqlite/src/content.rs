@@ -249,25 +249,7 @@ impl ContentTx for SqliteTx {
         id: AttachmentId,
         d: &AttachmentDone,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
-             record = $5, record_sha256 = $6, completed_at = $7 \
-             WHERE id = $1 AND completed_at IS NULL \
-             AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
-                         AND r.shredded_at IS NULL) \
-             AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3",
-        )
-        .bind(id.0)
-        .bind(to_i64(d.size, "size")?)
-        .bind(i64::from(d.chunks))
-        .bind(d.ciphertext_sha256.as_slice())
-        .bind(d.record.as_slice())
-        .bind(d.record_sha256.as_slice())
-        .bind(micros(d.completed_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        finish_attachment(self, id, d, None).await
     }
 
     async fn adopt_attachment(
@@ -276,25 +258,37 @@ impl ContentTx for SqliteTx {
         to: ReferralId,
         d: &AttachmentDone,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
-             record = $5, record_sha256 = $6, completed_at = $7, referral_id = $8 \
-             WHERE id = $1 AND completed_at IS NULL \
-             AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
-                         AND r.shredded_at IS NULL) \
-             AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3",
-        )
-        .bind(id.0)
-        .bind(to_i64(d.size, "size")?)
-        .bind(i64::from(d.chunks))
-        .bind(d.ciphertext_sha256.as_slice())
-        .bind(d.record.as_slice())
-        .bind(d.record_sha256.as_slice())
-        .bind(micros(d.completed_at))
-        .bind(to.0)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        finish_attachment(self, id, d, Some(to)).await
     }
+}
+
+/// Completes a staged attachment (every chunk there, its referral not shredded), moving it
+/// to the referral `adopt` when given (a forward's re-sealed copy).
+async fn finish_attachment(
+    tx: &mut SqliteTx,
+    id: AttachmentId,
+    d: &AttachmentDone,
+    adopt: Option<ReferralId>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE attachments SET size = $2, chunks = $3, ciphertext_sha256 = $4, \
+         record = $5, record_sha256 = $6, completed_at = $7, \
+         referral_id = COALESCE($8, referral_id) \
+         WHERE id = $1 AND completed_at IS NULL \
+         AND EXISTS (SELECT 1 FROM referrals r WHERE r.id = attachments.referral_id \
+                     AND r.shredded_at IS NULL) \
+         AND (SELECT count(*) FROM attachment_chunks WHERE attachment_id = $1) = $3",
+    )
+    .bind(id.0)
+    .bind(to_i64(d.size, "size")?)
+    .bind(i64::from(d.chunks))
+    .bind(d.ciphertext_sha256.as_slice())
+    .bind(d.record.as_slice())
+    .bind(d.record_sha256.as_slice())
+    .bind(micros(d.completed_at))
+    .bind(adopt.map(|r| r.0))
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(db)?;
+    Ok(done.rows_affected() == 1)
 }

@@ -24,7 +24,7 @@ impl KeyringStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT referral_id, org_id, org_key_version, wrapped FROM key_wraps \
              WHERE org_id = $1 AND org_key_version < $2 AND ($3 IS NULL OR referral_id > $3) \
-             ORDER BY referral_id LIMIT $4",
+             ORDER BY referral_id LIMIT $4 + 0",
         )
         .bind(org.0)
         .bind(below)

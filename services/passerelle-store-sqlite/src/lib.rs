@@ -15,6 +15,13 @@
 //! Schema decisions (the PostgreSQL adapter mirrors them): ids are 16-byte BLOBs, times
 //! INTEGER microseconds since the Unix epoch (UTC) so that `(due_at, id)` cursors compare
 //! numerically and round trips equal PostgreSQL's; see `migrations/main/0001_init.sql`.
+//!
+//! **Bound limits** are written `LIMIT $n + 0`, never `LIMIT $n`: SQLite (3.46 and later)
+//! reads a bare bound LIMIT as an integer when it plans, and marks the statement to be
+//! prepared again whenever that parameter is bound, i.e. on every execution (a full parse:
+//! ~20 % of a listing's CPU). As an expression the limit is evaluated when the statement
+//! runs, with the same plan, and the cached statement is reused as it is
+//! (`tests/bound_limits.rs` holds every statement of the crate to it).
 
 mod codec;
 mod content;

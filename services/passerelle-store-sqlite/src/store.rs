@@ -37,11 +37,7 @@ macro_rules! box_filters {
     };
 }
 
-// `LIMIT $4 + 0`, not `LIMIT $4`: SQLite (3.46 and later) reads a bare bound LIMIT as an
-// integer when it plans, and marks the statement to be prepared again whenever that
-// parameter is bound, i.e. on every execution (a full parse, ~20 % of a listing's CPU).
-// As an expression the limit is evaluated when the statement runs, and the cached
-// statement is reused as it is.
+// `LIMIT $4 + 0`, not `LIMIT $4`: see the crate documentation (bound limits).
 const INBOX: &str = concat!(
     referral_select!(""),
     "WHERE r.to_org = $1 ",
@@ -386,7 +382,7 @@ impl Store for SqliteStore {
     async fn audit_leaves(&self, from: u64, limit: u32) -> StoreResult<Vec<AuditLeafRow>> {
         let rows = sqlx::query(concat!(
             leaf_select!(),
-            "WHERE seq >= $1 ORDER BY seq LIMIT $2"
+            "WHERE seq >= $1 ORDER BY seq LIMIT $2 + 0"
         ))
         .bind(to_i64(from, "seq")?)
         .bind(i64::from(limit))
@@ -413,7 +409,7 @@ impl Store for SqliteStore {
                      octet_length(case_id) + 1)), \
                  leaf_hash, bytes, actor, org, action, target, case_id), '') AS BLOB) \
                  AS packed \
-             FROM (SELECT * FROM audit_leaves WHERE seq >= $1 ORDER BY seq LIMIT $2)",
+             FROM (SELECT * FROM audit_leaves WHERE seq >= $1 ORDER BY seq LIMIT $2 + 0)",
         )
         .bind(to_i64(from, "seq")?)
         .bind(i64::from(limit))
@@ -432,7 +428,7 @@ impl Store for SqliteStore {
             leaf_select!(),
             "WHERE seq > $1 AND ($2 IS NULL OR case_id = $2) AND ($3 IS NULL OR actor = $3) \
              AND ($4 IS NULL OR org = $4) AND ($5 IS NULL OR action = $5) \
-             AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) ORDER BY seq LIMIT $8"
+             AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) ORDER BY seq LIMIT $8 + 0"
         ))
         .bind(after)
         .bind(f.case_id.map(|c| c.0))

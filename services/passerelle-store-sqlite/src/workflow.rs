@@ -123,7 +123,7 @@ impl WorkflowStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT id FROM referrals WHERE archived_at IS NULL AND shredded_at IS NULL \
              AND COALESCE(last_contact_at, created_at) < $1 \
-             ORDER BY COALESCE(last_contact_at, created_at), id LIMIT $2",
+             ORDER BY COALESCE(last_contact_at, created_at), id LIMIT $2 + 0",
         )
         .bind(micros(before))
         .bind(i64::from(limit))
@@ -140,7 +140,7 @@ impl WorkflowStore for SqliteStore {
     ) -> StoreResult<Vec<ReferralId>> {
         let rows = sqlx::query(
             "SELECT id FROM referrals WHERE shred_due_at IS NOT NULL AND shredded_at IS NULL \
-             AND shred_due_at <= $1 ORDER BY shred_due_at, id LIMIT $2",
+             AND shred_due_at <= $1 ORDER BY shred_due_at, id LIMIT $2 + 0",
         )
         .bind(micros(now))
         .bind(i64::from(limit))
@@ -159,7 +159,7 @@ impl WorkflowStore for SqliteStore {
             "SELECT id, org_id, kind, referral_id, case_id, created_at, mailed_at \
              FROM notifications WHERE org_id = $1 \
              AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id > $3)) \
-             ORDER BY created_at DESC, id LIMIT $4",
+             ORDER BY created_at DESC, id LIMIT $4 + 0",
         )
         .bind(q.org.0)
         .bind(at)
@@ -193,7 +193,7 @@ impl WorkflowStore for SqliteStore {
              JOIN org_notify o ON o.org_id = n.org_id \
              WHERE n.mailed_at IS NULL AND n.mail_given_up_at IS NULL AND n.created_at >= $1 \
              AND (n.mail_claimed_until IS NULL OR n.mail_claimed_until <= $2) \
-             ORDER BY n.created_at, n.id LIMIT $3",
+             ORDER BY n.created_at, n.id LIMIT $3 + 0",
         )
         .bind(micros(since))
         .bind(micros(now))
