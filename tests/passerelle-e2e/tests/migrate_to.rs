@@ -254,6 +254,17 @@ async fn sqlite_deployment_moves_to_postgres() {
         q("SELECT action FROM audit_leaves ORDER BY seq DESC LIMIT 1"),
         "store.migrated"
     );
+    // The tables the copy filled are analysed: the first requests are planned on their
+    // rows, not on an empty table's statistics (a never-analysed table says -1 or 0).
+    for (table, rows) in [("referrals", "12"), ("keystore.key_wraps", "24")] {
+        assert_eq!(
+            q(&format!(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = '{table}'::regclass"
+            )),
+            rows,
+            "{table}"
+        );
+    }
     let src_hashes = d.sql("SELECT hex(leaf_hash) FROM audit_leaves ORDER BY seq");
     let dst_hashes = q(&format!(
         "SELECT upper(encode(leaf_hash, 'hex')) FROM audit_leaves WHERE seq < {leaves_before} ORDER BY seq"

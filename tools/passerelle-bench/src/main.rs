@@ -791,72 +791,82 @@ async fn attachment(
         peak,
         rest
     );
-    rows.push(Row::ratio(
-        format!(
-            "sealing a {:.0} MiB attachment over HTTPS ({backend})",
-            mib(len)
-        ),
-        mbs(up),
-        "MB/s",
-        "age -r (CLI), same file",
-        age_times.map(|(e, _)| mbs(e)),
-        Some(0.8),
-        format!(
-            "upload: TLS, streamed seal, stored, audited; CPU: server {:.2} s, PostgreSQL {:.2} s, harness {:.2} s in {up:.2} s",
-            cpu_up.server_ms / 1000.0,
-            cpu_up.database_ms / 1000.0,
-            cpu_up.client_ms / 1000.0
-        ),
-    ));
-    rows.push(Row::ratio(
-        format!(
-            "opening a {:.0} MiB attachment over HTTPS ({backend})",
-            mib(len)
-        ),
-        mbs(down),
-        "MB/s",
-        "age -d (CLI), same file",
-        age_times.map(|(_, d)| mbs(d)),
-        Some(0.8),
-        format!(
-            "download: integrity pass, streamed open, TLS, audited; CPU: server {:.2} s, PostgreSQL {:.2} s, harness {:.2} s in {down:.2} s",
-            cpu_down.server_ms / 1000.0,
-            cpu_down.database_ms / 1000.0,
-            cpu_down.client_ms / 1000.0
-        ),
-    ));
     // What the database alone does with the same bytes, cut and stored as the service
-    // stores them: the floor under both rows above.
+    // stores them: the floor under the service's rows.
     let floor = if on_pg {
         limits::pg_chunks(file).await?
     } else {
         limits::sqlite_chunks(file).await?
     };
+    let cpu = |c: &load::CpuPerOp, secs: f64| {
+        format!(
+            "CPU: server {:.2} s, PostgreSQL {:.2} s, harness {:.2} s in {secs:.2} s",
+            c.server_ms / 1000.0,
+            c.database_ms / 1000.0,
+            c.client_ms / 1000.0
+        )
+    };
+    let (sealing, opening) = ("age -r (CLI), same file", "age -d (CLI), same file");
+    let age = |sealed: bool| age_times.map(|(e, d)| mbs(if sealed { e } else { d }));
     let chunk_mib = mib(passerelle_core::CHUNK_BYTES);
-    rows.push(Row::ratio(
-        format!("storing the same file in {chunk_mib:.0} MiB chunks, database alone ({backend})"),
-        floor.up_mb_s,
-        "MB/s",
-        "age -r (CLI), same file",
-        age_times.map(|(e, _)| mbs(e)),
-        None,
-        format!(
-            "no service: the service's chunk statements and durability; the upload reaches {:.0} % of it",
-            100.0 * mbs(up) / floor.up_mb_s
+    for (figure, value, limit_name, limit, target, detail) in [
+        (
+            format!(
+                "sealing a {:.0} MiB attachment over HTTPS ({backend})",
+                mib(len)
+            ),
+            mbs(up),
+            sealing,
+            age(true),
+            Some(0.8),
+            format!(
+                "upload: TLS, streamed seal, stored, audited; {}",
+                cpu(&cpu_up, up)
+            ),
         ),
-    ));
-    rows.push(Row::ratio(
-        format!("reading them back, database alone ({backend})"),
-        floor.down_mb_s,
-        "MB/s",
-        "age -d (CLI), same file",
-        age_times.map(|(_, d)| mbs(d)),
-        None,
-        format!(
-            "no service: one point read per chunk; the download (which reads every chunk twice) reaches {:.0} % of it",
-            100.0 * mbs(down) / floor.down_mb_s
+        (
+            format!(
+                "opening a {:.0} MiB attachment over HTTPS ({backend})",
+                mib(len)
+            ),
+            mbs(down),
+            opening,
+            age(false),
+            Some(0.8),
+            format!(
+                "download: integrity pass, streamed open, TLS, audited; {}",
+                cpu(&cpu_down, down)
+            ),
         ),
-    ));
+        (
+            format!(
+                "storing the same file in {chunk_mib:.0} MiB chunks, database alone ({backend})"
+            ),
+            floor.up_mb_s,
+            sealing,
+            age(true),
+            None,
+            format!(
+                "no service: the service's chunk statements and durability; the upload reaches {:.0} % of it",
+                100.0 * mbs(up) / floor.up_mb_s
+            ),
+        ),
+        (
+            format!("reading them back, database alone ({backend})"),
+            floor.down_mb_s,
+            opening,
+            age(false),
+            None,
+            format!(
+                "no service: one point read per chunk; the download (which reads every chunk twice) reaches {:.0} % of it",
+                100.0 * mbs(down) / floor.down_mb_s
+            ),
+        ),
+    ] {
+        rows.push(Row::ratio(
+            figure, value, "MB/s", limit_name, limit, target, detail,
+        ));
+    }
     rows.push(Row::below(
         format!("attachment peak RSS above rest ({backend})"),
         (peak - rest).max(0.0),

@@ -432,3 +432,43 @@ impl RssPeak {
         self.peak_kib.load(Ordering::Relaxed).max(hwm) as f64 / 1024.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spin(d: Duration) {
+        let t = std::time::Instant::now();
+        let mut x = 1u64;
+        while t.elapsed() < d {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn a_process_cpu_time_grows_with_its_work() {
+        let before = CpuSample::take(std::process::id());
+        spin(Duration::from_millis(400));
+        let per = before.per_op(&before.again(), 2.0);
+        // 400 ms of one busy thread, over two operations: ~200 ms each (the ticks are
+        // 10 ms; other tests may run meanwhile, so only the lower bound is tight).
+        assert!(per.server_ms >= 150.0, "{per:?}");
+        assert!(
+            per.client_ms >= 150.0,
+            "this process is also the harness: {per:?}"
+        );
+    }
+
+    #[test]
+    fn a_child_cpu_time_counts_once_it_is_waited_for() {
+        let cpu = ChildCpu::start();
+        let st = Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done"])
+            .status()
+            .expect("sh");
+        assert!(st.success());
+        let per = cpu.per_op(1.0);
+        assert!(per.client_ms >= 20.0, "{per:?}");
+        assert_eq!(per.server_ms, 0.0);
+    }
+}
